@@ -1,0 +1,89 @@
+"""Array module and dtype policy.
+
+Layers never call ``numpy`` on array data directly: they ask ``array_module(x)`` for the module
+that owns ``x`` (NumPy on the CPU, CuPy on a GPU), so the same code runs on both.
+float32 is the default dtype (fast); float64 is available for gradient checks.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_DEFAULT_DTYPE = np.dtype(np.float32)
+_DEVICE = "cpu"
+
+
+def get_dtype() -> np.dtype:
+    """The dtype new parameters and inputs are created with."""
+    return _DEFAULT_DTYPE
+
+
+def set_dtype(dtype: Any) -> None:
+    """Set the default float dtype: ``"float32"`` or ``"float64"``."""
+    global _DEFAULT_DTYPE
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    _DEFAULT_DTYPE = dt
+
+
+def cupy_module():
+    """Import CuPy lazily, with a clear message when it is absent."""
+    try:
+        import cupy  # type: ignore
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise ImportError(
+            "the GPU backend needs CuPy: pip install 'nndl[gpu]' (and a CUDA GPU)"
+        ) from exc
+    return cupy
+
+
+def set_device(device: str) -> None:
+    """Choose where new arrays live: ``"cpu"`` (NumPy) or ``"gpu"`` (CuPy)."""
+    global _DEVICE
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if device == "gpu":
+        cupy_module()
+    _DEVICE = device
+
+
+def get_device() -> str:
+    return _DEVICE
+
+
+def default_module():
+    """The array module for the current device."""
+    return cupy_module() if _DEVICE == "gpu" else np
+
+
+def array_module(x: Any):
+    """NumPy or CuPy, whichever owns ``x``."""
+    if type(x).__module__.startswith("cupy"):
+        return cupy_module()
+    return np
+
+
+def asarray(x: Any, dtype: Any = None):
+    """``x`` on the current device with the given (default: policy) dtype."""
+    xp = default_module()
+    return xp.asarray(x, dtype=dtype or _DEFAULT_DTYPE)
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy copy of ``x`` (for logs, plots and saving)."""
+    if type(x).__module__.startswith("cupy"):
+        return x.get()
+    return np.asarray(x)
+
+
+def expit(z):
+    """Numerically stable logistic sigmoid, one ufunc call, no overflow warnings."""
+    if array_module(z) is np:
+        from scipy.special import expit as _expit
+
+        return _expit(z)
+    from cupyx.scipy.special import expit as _cexpit  # type: ignore
+
+    return _cexpit(z)

@@ -1,0 +1,43 @@
+"""The ``nndl`` command line: one module per subcommand, each with ``register(subparsers)``.
+
+A subcommand module adds its parser and sets ``func`` to a function ``run(args) -> int``.
+Errors from bad input (``NNDLError``, ``ValueError``, ``FileNotFoundError``) are printed as one
+line, ``nndl: error: ...``, with exit status 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Each name is a module in this package with register(subparsers).
+COMMANDS = ["train", "evaluate", "data"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nndl",
+        description="Neural Networks and Deep Learning, from scratch on NumPy.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("nndl: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FloatingPointError, ImportError, OSError) as exc:
+        print(f"nndl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Numerical gradient checking (chapter 2: "checking backpropagation").
+
+Compares a layer's or network's analytic gradients with central differences
+(f(x + ε) - f(x - ε)) / 2ε. Use float64: in float32 the differences drown in rounding.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
+    """max |a - n| / max(|a| + |n|, tiny): scale-free, 0 for a perfect match."""
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    denom = np.maximum(np.abs(analytic) + np.abs(numeric), 1e-12)
+    return float(np.max(np.abs(analytic - numeric) / denom))
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """∂f/∂x by central differences, perturbing ``x`` in place (restored afterwards)."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        plus = f()
+        flat[i] = old - eps
+        minus = f()
+        flat[i] = old
+        gflat[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_layer(layer, x: np.ndarray, rng: np.random.Generator | None = None, eps: float = 1e-6) -> dict[str, float]:
+    """Relative errors of a built layer's gradients (each param and the input), in float64.
+
+    The scalar checked is ``loss = sum(forward(x) * dout)`` for a fixed random ``dout``, so
+    ``backward(dout)`` must return ∂loss/∂x and fill each ``param.grad`` with ∂loss/∂param.
+    """
+    rng = rng or np.random.default_rng(0)
+    out = layer.forward(x, train=True)
+    dout = rng.standard_normal(out.shape)
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x, train=True) * dout))
+
+    layer.forward(x, train=True)
+    grad_x = layer.backward(dout)
+    errors = {p.name: relative_error(p.grad, numerical_gradient(loss, p.value, eps)) for p in layer.params}
+    if grad_x is not None:
+        errors["input"] = relative_error(grad_x, numerical_gradient(loss, x, eps))
+    return errors

@@ -1,0 +1,215 @@
+"""Layers: the layer contract, fully connected (Dense), Dropout and Flatten (chapters 1-3).
+
+Every layer is batched: rows are samples, so ``a_in`` has shape ``(m, *input_shape)``.
+``forward`` caches what ``backward`` needs; ``backward(grad_a)`` receives ∂C/∂a for its output,
+fills each ``Param.grad`` and returns ∂C/∂a for its input. Layers never update their own
+parameters: the optimiser does (see ``nndl.train.optimizers``).
+
+Our weight matrix ``w`` has shape ``(n_in, n_out)``: it is the book's wᵀ, because with rows as
+samples z = a·w + b is one matrix product for the whole mini-batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backend import array_module
+from ..errors import ShapeError
+from .activations import Activation, get_activation
+from .init import init_params
+
+
+@dataclass(eq=False)
+class Param:
+    """A parameter's value and its gradient side by side."""
+
+    name: str
+    value: Any
+    grad: Any = None
+    regularize: bool = False  # weights are regularised (L1/L2), biases are not (chapter 3)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+
+class Layer:
+    """Base class. Subclasses set ``input_shape``/``output_shape`` (per sample) in ``build``."""
+
+    kind = "layer"
+    params: list[Param]
+    input_shape: tuple[int, ...] | None = None
+    output_shape: tuple[int, ...] | None = None
+    # The network sets this to False on the first layer: no one needs ∂C/∂x of the data.
+    needs_input_grad: bool = True
+
+    def __init__(self) -> None:
+        self.params = []
+
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator, dtype, init: str) -> tuple[int, ...]:
+        """Create parameters for inputs of per-sample shape ``input_shape``; return the output shape."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = tuple(input_shape)
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        raise NotImplementedError
+
+    def backward(self, grad_a):
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """JSON-safe constructor arguments, for saving the architecture."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _check_features(a_in, n_in: int, layer: str):
+    """Accept (m, n_in) or (m, ...) with n_in features per sample; return the (m, n_in) view."""
+    if a_in.ndim == 2 and a_in.shape[1] == n_in:
+        return a_in
+    if a_in.ndim >= 2 and int(np.prod(a_in.shape[1:])) == n_in:
+        return a_in.reshape(a_in.shape[0], n_in)
+    raise ShapeError(
+        f"{layer} expects inputs with {n_in} features per sample (shape (m, {n_in})), "
+        f"got an array of shape {tuple(a_in.shape)}"
+    )
+
+
+class Dense(Layer):
+    """Fully connected layer: z = a_in·w + b, a = σ(z).
+
+    Shapes: a_in (m, n_in), w (n_in, n_out), b (n_out,), z and a (m, n_out).
+    Inputs with more axes (the output of a conv or pooling layer) are flattened per sample.
+    """
+
+    kind = "dense"
+
+    def __init__(self, n_in: int, n_out: int, activation: str | Activation = "sigmoid", init: str | None = None):
+        super().__init__()
+        for label, n in (("n_in", n_in), ("n_out", n_out)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"Dense {label} must be a positive integer, got {n!r}")
+        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.activation = get_activation(activation)
+        self.init = init
+
+    def build(self, input_shape, rng, dtype, init):
+        n_in = int(np.prod(input_shape))
+        if n_in != self.n_in:
+            raise ShapeError(
+                f"Dense({self.n_in}, {self.n_out}) receives {n_in} features per sample from the "
+                f"layer before it (shape {tuple(input_shape)}); make n_in {n_in}"
+            )
+        w, b = init_params(self.init or init, (self.n_in, self.n_out), (self.n_out,),
+                           self.n_in, self.n_out, rng, dtype)
+        self.w = Param("w", w, regularize=True)
+        self.b = Param("b", b)
+        self.params = [self.w, self.b]
+        self.input_shape, self.output_shape = tuple(input_shape), (self.n_out,)
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        self.in_shape = a_in.shape
+        a_in = _check_features(a_in, self.n_in, repr(self))
+        z = a_in @ self.w.value                   # (m, n_out)
+        z += self.b.value
+        a = self.activation.fn(z)
+        if train:
+            self.a_in, self.z, self.a = a_in, z, a
+        return a
+
+    def backward(self, grad_a):
+        # BP2 (the ⊙ σ'(z) half): δ = ∂C/∂a ⊙ σ'(z). Softmax needs its full Jacobian instead.
+        if hasattr(self.activation, "backward"):
+            return self.backward_delta(self.activation.backward(grad_a, self.a))
+        return self.backward_delta(grad_a * self.activation.prime(self.z, self.a))
+
+    def backward_delta(self, delta):
+        """Given δ = ∂C/∂z of shape (m, n_out): fill the gradients, return ∂C/∂a_in."""
+        self.w.grad = self.a_in.T @ delta          # BP4: ∂C/∂w_jk = a_k δ_j, (n_in, n_out)
+        self.b.grad = delta.sum(axis=0)            # BP3: ∂C/∂b_j = δ_j, (n_out,)
+        if not self.needs_input_grad:
+            return None
+        grad_in = delta @ self.w.value.T           # BP2 (the wᵀδ half): (m, n_in)
+        return grad_in.reshape(self.in_shape)
+
+    def config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation.name, "init": self.init}
+
+
+class Dropout(Layer):
+    """Dropout (chapter 3): during training each input unit is kept with probability 1 - p.
+
+    We scale the kept units by 1/(1 - p) at training time ("inverted dropout"), so nothing
+    changes at test time. The book instead trains unscaled and multiplies the outgoing weights by
+    (1 - p) at test time; both make the expected input of the next layer the same in training and
+    testing, so they are equivalent, and ours keeps saved networks free of a test-time switch.
+    In evaluation (``train=False``) the layer is the identity.
+    """
+
+    kind = "dropout"
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng: np.random.Generator | None = None
+
+    def build(self, input_shape, rng, dtype, init):
+        self.rng = rng
+        return super().build(input_shape, rng, dtype, init)
+
+    def forward(self, a_in, *, train: bool = False):
+        if not train or self.p == 0.0:
+            self.mask = None
+            return a_in
+        xp = array_module(a_in)
+        keep = self.rng.random(a_in.shape, dtype=np.float32) >= self.p
+        self.mask = xp.asarray(keep, dtype=a_in.dtype) * (1.0 / (1.0 - self.p))
+        return a_in * self.mask
+
+    def backward(self, grad_a):
+        # Dropped units pass no gradient; kept ones pass it scaled like their activation.
+        return grad_a if self.mask is None else grad_a * self.mask
+
+    def config(self):
+        return {"p": self.p}
+
+
+class Flatten(Layer):
+    """Reshape (m, c, h, w) to (m, c·h·w) — for readers who like to see the step."""
+
+    kind = "flatten"
+
+    def build(self, input_shape, rng, dtype, init):
+        self.input_shape = tuple(input_shape)
+        self.output_shape = (int(np.prod(input_shape)),)
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        self.in_shape = a_in.shape
+        return a_in.reshape(a_in.shape[0], -1)
+
+    def backward(self, grad_a):
+        return grad_a.reshape(self.in_shape)
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+
+def register_layer(cls: type[Layer]) -> type[Layer]:
+    """Make a layer class loadable from saved files by its ``kind``."""
+    LAYER_TYPES[cls.kind] = cls
+    return cls
+
+
+for _cls in (Dense, Dropout, Flatten):
+    register_layer(_cls)
