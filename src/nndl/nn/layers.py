@@ -65,6 +65,10 @@ class Layer:
         """JSON-safe constructor arguments, for saving the architecture."""
         return {}
 
+    def macs_per_sample(self) -> int:
+        """Multiply-adds of one forward pass for one sample (sizes BLAS threading)."""
+        return sum(int(np.prod(p.shape)) for p in self.params)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"

@@ -1,0 +1,9 @@
+"""Training: optimisers, callbacks and the loop (chapters 1 and 3)."""
+from .callbacks import (BatchMonitor, Callback, Checkpoint, EarlyStopping, ExponentialSchedule, MetricsLog,
+                        Monitor, PlateauSchedule, PrintProgress, ProgressBar, StepSchedule)
+from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, RMSProp, make_optimizer
+from .trainer import History, Trainer, fit
+
+__all__ = ["Adam", "BatchMonitor", "Callback", "Checkpoint", "EarlyStopping", "ExponentialSchedule", "History",
+           "MetricsLog", "Momentum", "Monitor", "Nesterov", "OPTIMIZERS", "Optimizer", "PlateauSchedule",
+           "PrintProgress", "ProgressBar", "RMSProp", "SGD", "StepSchedule", "Trainer", "fit", "make_optimizer"]

@@ -1,0 +1,206 @@
+"""The training loop (chapter 1's stochastic gradient descent, chapter 3's monitoring).
+
+The trainer owns epochs, shuffling (an explicit ``numpy.random.Generator``), mini-batching and
+the calls to the callbacks; the network computes gradients (backprop) and the optimiser applies
+them. Each epoch: shuffle the training set, cut it into mini-batches of m rows, and for each one
+run backprop and an optimiser step; then monitor, and let the callbacks act.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..backend import blas_threads, threads_for_work, to_numpy
+from ..errors import TrainingDivergedError
+from .callbacks import (
+    MONITOR_KEYS,
+    Callback,
+    Checkpoint,
+    MetricsLog,
+    Monitor,
+    PrintProgress,
+    ProgressBar,
+    now,
+)
+from .optimizers import SGD, Optimizer
+
+
+class History(Callback):
+    """Per-epoch logs, as a list of dicts; ``history.evaluation_accuracy`` gives one column."""
+
+    def __init__(self, records: list[dict] | None = None):
+        self.records: list[dict] = list(records or [])
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.records.append(dict(logs))
+
+    COLUMNS = ("epoch", "eta", "seconds", *MONITOR_KEYS)
+
+    def __getattr__(self, key: str) -> list:
+        if key not in History.COLUMNS:
+            raise AttributeError(f"History has no column {key!r}; columns: {', '.join(History.COLUMNS)}")
+        return [r.get(key) for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def best(self, key: str = "evaluation_accuracy") -> dict | None:
+        """The record with the highest ``key`` (the first one, on ties)."""
+        scored = [r for r in self.records if r.get(key) is not None]
+        return max(scored, key=lambda r: r[key]) if scored else None
+
+    def state(self) -> dict:
+        return {"records": self.records}
+
+    def load_state(self, state: dict) -> None:
+        self.records = list(state["records"])
+
+
+class Trainer:
+    """Runs epochs of mini-batch training of ``network`` with ``optimizer`` and ``callbacks``."""
+
+    def __init__(self, network, optimizer: Optimizer, callbacks: Sequence[Callback] = (), *,
+                 seed: int | None = None, augment: Callable | None = None):
+        self.network = network
+        self.optimizer = optimizer
+        self.history = History()
+        self.callbacks: list[Callback] = [self.history, *callbacks]
+        for cb in self.callbacks:
+            cb.set_trainer(self)
+        self.rng = np.random.default_rng(seed)
+        self.augment = augment
+        self.epoch = 0            # the next epoch to run
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.train_config: dict = {}
+
+    def stop(self, reason: str) -> None:
+        self.stop_training, self.stop_reason = True, reason
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    def fit(self, training_data, epochs: int, mini_batch_size: int, threads: int | None = None) -> History:
+        """Run epochs until ``epochs`` or a callback stops training. ``threads``: BLAS threads
+        (default: 1 for small mini-batch products, all cores for big ones)."""
+        if threads is None:
+            threads = threads_for_work(3 * mini_batch_size * self.network.macs_per_sample())
+        with blas_threads(threads):
+            return self._fit(training_data, epochs, mini_batch_size)
+
+    def _fit(self, training_data, epochs: int, mini_batch_size: int) -> History:
+        x, y = training_data
+        n = len(x)
+        if n != len(y):
+            raise ValueError(f"training data has {n} inputs but {len(y)} targets")
+        if not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
+        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        net, m = self.network, int(mini_batch_size)
+        x_all = net.prepare_input(x)
+        y_all = net.encode_targets(y)
+        self.optimizer.bind(net.params, n, m)
+        batch_callbacks = [cb for cb in self.callbacks if hasattr(cb, "on_batch_end")]
+        self._call("on_train_begin", {})
+        while self.epoch < epochs and not self.stop_training:
+            epoch = self.epoch
+            self._call("on_epoch_begin", epoch)
+            logs = {"epoch": epoch, "eta": self.optimizer.eta}
+            start = now()
+            self._run_epoch(x_all, y_all, m, batch_callbacks)
+            logs["seconds"] = now() - start
+            self._call_epoch_end(epoch, logs)
+        self._call("on_train_end", {})
+        return self.history
+
+    def _run_epoch(self, x_all, y_all, m: int, batch_callbacks: list[Callback]) -> None:
+        n = x_all.shape[0]
+        perm = self.rng.permutation(n)
+        xs, ys = x_all[perm], y_all[perm]
+        if self.augment is not None:
+            xs = self.network.prepare_input(self.augment(to_numpy(xs), self.rng))
+        backprop, step = self.network.backprop, self.optimizer.step
+        for batch, k in enumerate(range(0, n, m)):
+            backprop(xs[k:k + m], ys[k:k + m])
+            step()
+            for cb in batch_callbacks:
+                cb.on_batch_end(batch, {"batch_size": min(m, n - k)})
+
+    def _call_epoch_end(self, epoch: int, logs: dict) -> None:
+        # Monitoring runs first (it fills logs); the divergence check runs before any callback
+        # that saves, so a checkpoint never holds NaN weights; checkpoints run last, so they
+        # hold every other callback's state after this epoch.
+        monitors = [cb for cb in self.callbacks if isinstance(cb, Monitor)]
+        savers = [cb for cb in self.callbacks if isinstance(cb, Checkpoint)]
+        others = [cb for cb in self.callbacks if cb not in monitors and cb not in savers]
+        for cb in monitors:
+            cb.on_epoch_end(epoch, logs)
+        self._check_finite(epoch, logs)
+        self.epoch = epoch + 1
+        for cb in others + savers:
+            cb.on_epoch_end(epoch, logs)
+
+    def _check_finite(self, epoch: int, logs: dict) -> None:
+        bad = [k for k in ("training_cost", "evaluation_cost") if k in logs and not math.isfinite(logs[k])]
+        if not bad and all(bool(np.isfinite(p.value).all()) for p in self.network.params):
+            return
+        what = f"the {bad[0].replace('_', ' ')} became {logs[bad[0]]}" if bad else "the weights became NaN or infinite"
+        saved = [cb.path for cb in self.callbacks if isinstance(cb, Checkpoint)]
+        kept = f"; the last good checkpoint is {saved[0]}" if saved else ""
+        raise TrainingDivergedError(
+            f"training diverged at epoch {epoch}: {what}. The learning rate eta={self.optimizer.eta:g} "
+            f"is probably too large: try a smaller eta{kept}"
+        )
+
+
+def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | None = None, *,
+        optimizer: Optimizer | str | None = None, lmbda: float = 0.0, regularization: str = "l2",
+        evaluation_data=None, monitor_evaluation_accuracy: bool = True, monitor_evaluation_cost: bool = False,
+        monitor_training_accuracy: bool = False, monitor_training_cost: bool = False,
+        callbacks: Iterable[Callback] = (), seed: int | None = None, verbose: bool = False,
+        progress: bool | None = None, metrics: str | None = None, checkpoint: str | None = None,
+        resume: str | None = None, augment: Callable | None = None, threads: int | None = None,
+        **optimizer_kwargs: Any) -> History:
+    """Train ``network`` with mini-batch gradient descent; return its History.
+
+    ``training_data`` and ``evaluation_data`` are (x, y) pairs: x (n, n_in) or (n, c, h, w),
+    y labels (n,) or target rows (n, n_out). ``optimizer`` is an Optimizer or a name (sgd,
+    momentum, nesterov, adam, rmsprop; default sgd) built with ``eta``, ``lmbda``,
+    ``regularization`` and ``optimizer_kwargs`` (e.g. ``mu=0.9``). The shuffling seed defaults to
+    the network's seed. ``checkpoint`` saves the state to that directory after every epoch;
+    ``resume`` continues from such a directory.
+    """
+    if isinstance(optimizer, Optimizer):
+        opt = optimizer
+    else:
+        if eta is None:
+            raise ValueError("give a learning rate eta (or an optimizer)")
+        from .optimizers import make_optimizer
+
+        opt = make_optimizer(optimizer or "sgd", eta, lmbda=lmbda, regularization=regularization, **optimizer_kwargs)
+    cbs: list[Callback] = [Monitor(training_data, evaluation_data,
+                                   training_cost=monitor_training_cost, training_accuracy=monitor_training_accuracy,
+                                   evaluation_cost=monitor_evaluation_cost,
+                                   evaluation_accuracy=monitor_evaluation_accuracy)]
+    cbs += list(callbacks)
+    if metrics:
+        cbs.append(MetricsLog(metrics, append=bool(resume)))
+    if checkpoint:
+        cbs.append(Checkpoint(checkpoint))
+    if verbose:
+        cbs.append(PrintProgress())
+    if progress is None:
+        progress = verbose and sys.stderr.isatty()
+    if progress:
+        cbs.append(ProgressBar(math.ceil(len(training_data[0]) / mini_batch_size)))
+    trainer = Trainer(network, opt, cbs, seed=network.seed if seed is None else seed, augment=augment)
+    if resume:
+        from ..models.io import load_checkpoint_into
+
+        load_checkpoint_into(trainer, resume, len(training_data[0]), mini_batch_size)
+    return trainer.fit(training_data, epochs, mini_batch_size, threads=threads)
