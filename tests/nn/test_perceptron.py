@@ -1,4 +1,5 @@
 """Perceptrons, the NAND adder, Rosenblatt's rule and the sigmoid limit (chapter 1)."""
+import argparse
 import warnings
 
 import numpy as np
@@ -147,3 +148,19 @@ def test_sigmoid_neuron_stays_at_one_half_where_weighted_input_is_zero():
     # Off the boundary the limit still holds.
     assert sigmoid_limit_deviation(p, 1000) < 1e-12
     assert sigmoid_limit_deviation(p, 1) == pytest.approx(1 / (1 + np.e))
+
+
+def test_cli_perceptron_demo(capsys):
+    from nndl.cli import perceptron
+
+    parser = argparse.ArgumentParser(prog="nndl")
+    perceptron.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["perceptron", "demo"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert " 1  1 |    -1 | 0" in out  # NAND of 1, 1
+    assert " 1  1 |  0    1" in out  # adder: 1 + 1 = sum 0, carry 1
+    assert "weight -4" in out
+    for name in ("AND", "OR", "NAND"):
+        assert f"{name}: converged" in out
+    assert "XOR: did not converge" in out and "XOR is not linearly separable" in out
