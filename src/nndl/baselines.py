@@ -167,9 +167,7 @@ def run_baseline(
     model = BASELINES[name](**kwargs)  # before loading data: a missing scikit-learn fails fast
     from .data import load_mnist
 
-    training, _validation, (x_test, y_test) = (
-        load_mnist(data_dir=data_dir) if data_dir is not None else load_mnist()
-    )
+    training, _validation, (x_test, y_test) = load_mnist(data_dir)
     x_train, y_train = training
     n = TRAINING_IMAGES if train_size is None else int(train_size)
     start = time.perf_counter()

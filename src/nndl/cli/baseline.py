@@ -19,7 +19,9 @@ def register(subparsers) -> None:
         "--train-size", type=int, default=None, metavar="N",
         help="train on the first N of the 50,000 training images (default: all)",
     )
-    parser.add_argument("--data-dir", default=None, help="folder holding the MNIST files")
+    parser.add_argument(
+        "--data-dir", default=None, help="folder holding the four MNIST IDX files (default: looked up, see nndl data)"
+    )
     parser.add_argument(
         "--gamma", default=None,
         help="SVM kernel width: 'auto' (the book's, default), 'scale' (today's scikit-learn default) or a number",
