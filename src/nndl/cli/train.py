@@ -1,0 +1,120 @@
+"""``nndl train``: train a network from flags or a recipe, printing the book's per-epoch line."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_data_dir, int_list, non_negative_float, non_negative_int, positive_float, positive_int
+
+# flag dest → settings key, for flags whose value maps one to one
+FLAG_SETTINGS = ("sizes", "activation", "output_activation", "cost", "init", "output_encoding", "epochs",
+                 "mini_batch_size", "eta", "lmbda", "regularization", "optimizer", "mu", "dropout", "train_size",
+                 "validation_size", "digits", "expand", "evaluate_on", "early_stopping", "schedule",
+                 "schedule_patience", "schedule_factor", "schedule_floor", "max_norm", "dataset", "dtype", "device",
+                 "threads", "monitor")
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    """The flags shared by train and sweep (each maps to a setting of the same name)."""
+    from ..nn.activations import ACTIVATIONS
+    from ..nn.costs import COSTS
+    from ..nn.init import INITS
+    from ..train.optimizers import OPTIMIZERS, REGULARIZATIONS
+
+    p.add_argument("--recipe", help="start from a recipe of the book (see `nndl reproduce --list`)")
+    g = p.add_argument_group("network")
+    g.add_argument("--sizes", type=int_list, help="layer sizes, e.g. 784,30,10")
+    g.add_argument("--activation", choices=list(ACTIVATIONS), help="hidden (and output) neurons")
+    g.add_argument("--output-activation", choices=list(ACTIVATIONS), help="output neurons, if different")
+    g.add_argument("--cost", choices=list(COSTS))
+    g.add_argument("--init", choices=list(INITS), help="default: N(0,1/n_in) weights; large: chapter 1's N(0,1)")
+    g.add_argument("--output-encoding", choices=["one-hot", "binary"])
+    g.add_argument("--dropout", type=non_negative_float, help="dropout probability on hidden layers")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=non_negative_int)
+    g.add_argument("--mini-batch-size", type=positive_int)
+    g.add_argument("--eta", type=positive_float, help="learning rate η")
+    g.add_argument("--lmbda", type=non_negative_float, help="regularisation parameter λ")
+    g.add_argument("--regularization", choices=[r for r in REGULARIZATIONS if r != "none"])
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS))
+    g.add_argument("--mu", type=non_negative_float, help="momentum coefficient μ")
+    g.add_argument("--max-norm", type=positive_float)
+    g.add_argument("--early-stopping", type=positive_int, metavar="N", help="stop after N epochs without improvement")
+    g.add_argument("--schedule", choices=["plateau", "step", "exponential"])
+    g.add_argument("--schedule-patience", type=positive_int)
+    g.add_argument("--schedule-factor", type=positive_float)
+    g.add_argument("--schedule-floor", type=positive_float)
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=["mnist", "fashion-mnist"])
+    g.add_argument("--train-size", type=positive_int, help="use only the first N training images")
+    g.add_argument("--validation-size", type=positive_int)
+    g.add_argument("--digits", type=int_list, help="train and evaluate on these digits only, e.g. 0,1")
+    g.add_argument("--expand", choices=["shift4"], help="the book's 250,000 one-pixel-shifted images")
+    g.add_argument("--evaluate-on", choices=["test", "validation"], help="data monitored each epoch")
+    g.add_argument("--monitor", type=lambda s: [k.strip().replace("-", "_") for k in s.split(",") if k.strip()],
+                   help="comma list of training_cost, training_accuracy, evaluation_cost, evaluation_accuracy")
+    g = p.add_argument_group("machine")
+    g.add_argument("--dtype", choices=["float32", "float64"])
+    g.add_argument("--device", choices=["cpu", "gpu"])
+    g.add_argument("--threads", type=positive_int, help="BLAS threads (default: chosen by the work per batch)")
+    g.add_argument("--seed", type=int, default=None)
+    add_data_dir(p)
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(settings, recipe or {}) from --recipe plus any flags given."""
+    from ..recipes import load_recipe, settings_from
+
+    recipe = load_recipe(args.recipe) if args.recipe else {}
+    overrides = dict(recipe.get("settings", {}))
+    for key in FLAG_SETTINGS:
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    return settings_from(overrides), recipe
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a network on MNIST",
+                              description="Train a network and report accuracy after each epoch.")
+    add_training_flags(p)
+    p.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
+    p.add_argument("--metrics", metavar="PATH", help="write one JSON line per epoch")
+    p.add_argument("--checkpoint", metavar="DIR", help="save the training state after every epoch")
+    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: on interactive terminals)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.io import read_checkpoint_meta
+    from ..recipes import run as run_settings
+
+    if args.resume:
+        saved = read_checkpoint_meta(args.resume)["trainer"].get("train_config", {})
+        if not saved:
+            raise ValueError(f"{args.resume} holds no training settings to resume from")
+        settings, seed = saved["settings"], saved["seed"]
+        if args.epochs is not None:
+            settings["epochs"] = args.epochs
+        checkpoint = args.checkpoint or args.resume
+    else:
+        settings, _ = settings_from_args(args)
+        seed = 0 if args.seed is None else args.seed
+        checkpoint = args.checkpoint
+    if not args.quiet:
+        print(f"nndl train: {describe(settings)}, seed {seed}", flush=True)
+    result = run_settings(settings, seed, data_dir=args.data_dir, verbose=not args.quiet, progress=args.progress,
+                          metrics=args.metrics, checkpoint=checkpoint, resume=args.resume, save=args.save)
+    summary = {k: v for k, v in result.items() if k not in ("history", "network")}
+    print(json.dumps(summary))
+    return 0
+
+
+def describe(settings: dict) -> str:
+    net = "conv net" if settings["layers"] else f"[{','.join(map(str, settings['sizes']))}] {settings['activation']}"
+    extra = f", lambda={settings['lmbda']}" if settings["lmbda"] else ""
+    return (f"{net}, {settings['cost']} cost, {settings['optimizer']} eta={settings['eta']}{extra}, "
+            f"m={settings['mini_batch_size']}, {settings['epochs']} epochs")
