@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Each name is a module in this package with register(subparsers).
-COMMANDS = ["train", "evaluate", "data"]
+COMMANDS = ["train", "evaluate", "reproduce", "data"]
 
 
 def build_parser() -> argparse.ArgumentParser:
