@@ -1,0 +1,34 @@
+"""Shared fixtures. MNIST comes from $NNDL_DATA (CI sets it to ../shared); when unset, the
+repository's sibling ../shared is used if it holds mnist/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+if "NNDL_DATA" not in os.environ and (_SHARED / "mnist").is_dir():
+    os.environ["NNDL_DATA"] = str(_SHARED)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """(training, validation, test) of real MNIST, float32 rows."""
+    import nndl
+
+    return nndl.data.load_mnist()
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist):
+    """5,000 training and 2,000 test images: enough to show learning in seconds."""
+    training, validation, test = mnist
+    return (training[0][:5000], training[1][:5000]), (validation[0][:1000], validation[1][:1000]), \
+        (test[0][:2000], test[1][:2000])
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
