@@ -149,7 +149,7 @@ def write_idx(path: PathLike, array: np.ndarray, *, compresslevel: int = 6) -> P
     path = Path(path)
     a = _as_ubyte(np.asarray(array), path)
     header = bytes([0, 0, UBYTE, a.ndim]) + b"".join(d.to_bytes(4, "big") for d in a.shape)
-    payload = memoryview(np.ascontiguousarray(a)).cast("B")  # no copy of large arrays
+    payload = memoryview(np.ascontiguousarray(a).reshape(-1))  # bytes without copying large arrays
     with atomic_output(path) as f:
         if path.name.endswith(".gz"):
             # mtime=0: the same array always gives the same bytes.

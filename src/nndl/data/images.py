@@ -1,0 +1,311 @@
+"""Outside images → MNIST form: the preprocessing that lets the network read real handwriting.
+
+MNIST's digits were made from scanned NIST forms like this (LeCun et al.): each digit was
+size-normalised to fit a 20x20 box keeping its aspect ratio (anti-aliased, hence the grey levels),
+then pasted into a 28x28 field so that its centre of mass sits at the centre. A network trained on
+MNIST only works on an outside image put through the same steps, so ``preprocess`` does them:
+
+    load (PNG/JPEG/..., Pillow) → grey → orient (MNIST is white ink, 1.0, on black, 0.0: dark ink
+    on light paper is inverted) → remove the paper's grey level and specks → crop to the ink's
+    bounding box → scale to fit 20x20 (anti-aliased) → paste into 28x28 with the centre of mass
+    at the centre, (14, 14) in pixel indices as in MNIST itself, by a whole-pixel shift as MNIST
+    did (its centres of mass lie within ±0.5 pixel of 14) → float32 (784,) in [0, 1].
+
+A blank or near-blank image raises ``NoDigitError`` instead of handing the network noise to guess
+at. Images are checked for size from their header before any pixel is decoded, so a
+decompression bomb (a small file claiming a huge image) is refused unread.
+
+Limits: one digit per image (``nndl.segment`` reads several); the paper is taken to be the most
+common grey level (the median), so an image more than half covered by ink is misread; uneven
+lighting in photos is not corrected. Needs Pillow: ``pip install 'nndl[images]'``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterable, Union
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import NNDLError
+
+FILTER = "BILINEAR"
+SIDE = 28           # MNIST's field
+BOX = 20            # the digit is scaled to fit a BOX x BOX square inside the field
+CENTRE = 14.0       # MNIST's mean centre of mass, in pixel indices (measured: 13.99, 14.01)
+MAX_SIDE = 2000     # default refusal limit on either side of an input image, in pixels
+MIN_CONTRAST = 0.2  # ink must differ from the paper by this much (of the full 0..1 range)
+MIN_INK = 4.0       # ... and amount to at least this many fully inked pixels
+SPECK_FRACTION = 0.01  # connected bits of ink holding less than this share of all ink are dropped
+
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], np.ndarray, Any]
+
+
+class NoDigitError(NNDLError, ValueError):
+    """The image is blank or nearly so: there is no digit to read."""
+
+
+class ImageFormatError(NNDLError, ValueError):
+    """The bytes are not an image Pillow can decode (or not of an accepted format)."""
+
+
+class ImageTooLargeError(NNDLError, ValueError):
+    """The image's width or height exceeds the limit (a guard against decompression bombs)."""
+
+
+def pil_image():
+    """``PIL.Image``, imported lazily with a message naming the extra."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("reading images needs Pillow: pip install 'nndl[images]'") from exc
+    return Image
+
+
+# ----- loading -----------------------------------------------------------------------------------
+def read_image(source: ImageSource, *, max_side: int = MAX_SIDE,
+               formats: Iterable[str] | None = None) -> np.ndarray:
+    """Grey levels of an image as float32 (h, w) in [0, 1], 0 black and 1 white.
+
+    ``source`` is a path, the encoded bytes, a binary file, a ``PIL.Image`` or an array ((h, w)
+    grey or (h, w, 3|4) colour; uint8 in 0..255 or floats in [0, 1]). ``formats`` restricts the
+    decoders Pillow may use (e.g. ``("PNG", "JPEG")`` for bytes from the network). Transparent
+    pixels are laid on paper of the colour that contrasts with the ink, so a drawing on a
+    transparent canvas reads the same as one on paper.
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_grey(source)
+    Image = pil_image()
+    if isinstance(source, Image.Image):
+        img = source
+        _check_size(img.size, max_side)
+    else:
+        img = _open(source, max_side, formats)
+    return _pil_to_grey(img)
+
+
+def _open(source, max_side: int, formats: Iterable[str] | None):
+    Image = pil_image()
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no image file at {path}")
+        name, f = str(path), open(path, "rb")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        name, f = "the image data", io.BytesIO(bytes(source))
+    elif hasattr(source, "read"):
+        name, f = getattr(source, "name", "the image file"), source
+    else:
+        raise TypeError(f"expected a path, bytes, a binary file, a PIL image or an array, got {type(source).__name__}")
+    formats = tuple(formats) if formats is not None else None
+    try:
+        with Image.open(f, formats=formats) as img:  # reads the header only
+            _check_size(img.size, max_side)
+            img.load()  # decodes the pixels: only now, after the size check
+            return img.copy()
+    except (ImageTooLargeError, FileNotFoundError):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{name} is refused as a decompression bomb: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on hostile bytes
+        accepted = f" (accepted formats: {', '.join(formats)})" if formats else ""
+        raise ImageFormatError(
+            f"{name} is not a readable image{accepted}: {type(exc).__name__}: {exc}; "
+            "send a PNG or JPEG file") from None
+    finally:
+        if isinstance(source, (str, os.PathLike)):
+            f.close()
+
+
+def _check_size(size: tuple[int, int], max_side: int) -> None:
+    w, h = size
+    if w > max_side or h > max_side:
+        raise ImageTooLargeError(
+            f"the image is {w}x{h} pixels; at most {max_side}x{max_side} is accepted: scale it down first")
+    if w < 1 or h < 1:
+        raise ImageFormatError(f"the image is {w}x{h} pixels: it has no pixels")
+
+
+def _pil_to_grey(img) -> np.ndarray:
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        return (a / max(a.max(), 1.0)).astype(np.float32)
+    if has_alpha:
+        la = np.asarray(img.convert("LA"), dtype=np.float32) / 255.0  # (h, w, 2)
+        return _lay_on_paper(la[..., 0], la[..., 1])
+    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+
+
+def _array_to_grey(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 1 and a.size == SIDE * SIDE:
+        a = a.reshape(SIDE, SIDE)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif a.dtype.kind in "fiu":
+        a = a.astype(np.float32)
+        if a.size and (a.min() < 0 or a.max() > 1):
+            raise ValueError(f"a float image must hold values in [0, 1], got {a.min():.3g}..{a.max():.3g}")
+    else:
+        raise ValueError(f"an image array must be numeric, got dtype {a.dtype}")
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        grey = a[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601 luma, as Pillow's "L"
+        return _lay_on_paper(grey, a[..., 3]) if a.shape[2] == 4 else grey
+    if a.ndim != 2 or a.size == 0:
+        raise ValueError(f"an image array must have shape (h, w), (h, w, 3) or (h, w, 4), got {a.shape}")
+    return a
+
+
+def _lay_on_paper(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite onto white paper if the visible ink is dark, onto black if it is light."""
+    weight = alpha.sum()
+    ink_level = float((grey * alpha).sum() / weight) if weight > 0 else 0.0
+    paper = 1.0 if ink_level < 0.5 else 0.0
+    return (grey * alpha + paper * (1.0 - alpha)).astype(np.float32)
+
+
+# ----- grey levels → ink -------------------------------------------------------------------------
+def ink_map(grey: np.ndarray) -> np.ndarray:
+    """The ink of a grey image, MNIST-style: float32 (h, w), 0 on the paper, 1 on the darkest ink.
+
+    The paper is the median grey level; if it is light the image is inverted (dark ink on light
+    paper becomes MNIST's white on black). The paper's level maps to 0 and the strongest ink to 1;
+    grey levels within the paper's noise become 0, and specks (connected bits holding under 1% of
+    all the ink) are removed. Raises ``NoDigitError`` when there is (almost) no ink.
+    """
+    grey = np.asarray(grey, dtype=np.float32)
+    paper = float(np.median(grey))
+    a = 1.0 - grey if paper > 0.5 else grey.copy()  # (h, w), ink now bright
+    paper = min(paper, 1.0 - paper)
+    contrast = float(a.max()) - paper
+    if contrast < MIN_CONTRAST:
+        raise NoDigitError(
+            f"the image looks blank: its darkest and lightest parts differ by {max(contrast, 0.0):.2f} of the "
+            f"full range, less than {MIN_CONTRAST}; write the digit in dark ink on light paper (or light on dark)")
+    # The paper's noise (grain, JPEG artefacts) as a robust standard deviation: 1.4826 x the median
+    # absolute deviation, which ignores the ink as long as the paper is most of the image.
+    noise = 1.4826 * float(np.median(np.abs(a - paper))) / contrast
+    a = np.clip((a - paper) / contrast, 0.0, 1.0)
+    a[a <= max(3.0 * noise, 0.5 / 255.0)] = 0.0
+    a = _remove_specks(a)
+    if float(a.sum()) < MIN_INK:
+        raise NoDigitError(
+            f"the image looks blank: it holds only {float(a.sum()):.1f} pixels' worth of ink, fewer than "
+            f"{MIN_INK:g}; write the digit larger or with a thicker pen")
+    return a
+
+
+def _remove_specks(a: np.ndarray) -> np.ndarray:
+    labels, n = ndimage.label(a > 0, structure=np.ones((3, 3), bool))  # 8-connected bits of ink
+    if n <= 1:
+        return a
+    mass = ndimage.sum_labels(a, labels, index=np.arange(1, n + 1))  # (n,)
+    keep = np.concatenate([[False], mass >= SPECK_FRACTION * mass.sum()])
+    return np.where(keep[labels], a, 0.0).astype(np.float32)
+
+
+# ----- ink → MNIST form --------------------------------------------------------------------------
+def ink_bbox(a: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the nonzero pixels, ends exclusive; raises NoDigitError if there are none."""
+    rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
+    if rows.size == 0:
+        raise NoDigitError("the image holds no ink")
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def centre_digit(ink: np.ndarray) -> np.ndarray:
+    """An ink map (h, w) → MNIST form, float32 (784,): crop, fit 20x20, centre of mass at (14, 14)."""
+    Image = pil_image()
+    x0, y0, x1, y1 = ink_bbox(ink)
+    crop = np.ascontiguousarray(ink[y0:y1, x0:x1], dtype=np.float32)  # (h, w)
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL sizes are (width, height)
+    if size != (w, h):
+        # Pillow scales the filter's support with the factor, so shrinking is properly anti-aliased.
+        small = np.asarray(Image.fromarray(crop, mode="F").resize(size, getattr(Image.Resampling, FILTER)))
+        small = np.clip(small, 0.0, None)
+        small /= max(float(small.max()), 1e-12)  # strokes thinner than a pixel still reach full ink
+    else:
+        small = crop
+    out = np.zeros((SIDE, SIDE), np.float32)
+    cy, cx = ndimage.center_of_mass(small)
+    hs, ws = small.shape
+    # A whole-pixel shift, as in MNIST; clamped so that no ink leaves the field.
+    oy = int(np.clip(round(CENTRE - cy), 0, SIDE - hs))
+    ox = int(np.clip(round(CENTRE - cx), 0, SIDE - ws))
+    out[oy:oy + hs, ox:ox + ws] = small
+    return out.reshape(SIDE * SIDE)
+
+
+def preprocess(source: ImageSource, *, max_side: int = MAX_SIDE, formats: Iterable[str] | None = None) -> np.ndarray:
+    """An outside image of one digit → float32 (784,) in [0, 1], as MNIST's images were made."""
+    return centre_digit(ink_map(read_image(source, max_side=max_side, formats=formats)))
+
+
+def preprocess_many(sources: Iterable[ImageSource], **kwargs: Any) -> np.ndarray:
+    """Several images → float32 (n, 784)."""
+    rows = [preprocess(s, **kwargs) for s in sources]
+    return np.stack(rows) if rows else np.zeros((0, SIDE * SIDE), np.float32)
+
+
+# ----- MNIST form → image files --------------------------------------------------------------------
+def to_png(x: np.ndarray, *, scale: int = 1, invert: bool = False) -> bytes:
+    """A (784,) or (28, 28) image in [0, 1] as PNG bytes (white ink on black unless ``invert``)."""
+    Image = pil_image()
+    a = np.asarray(x, dtype=np.float32)
+    if a.ndim == 1:
+        side = int(round(np.sqrt(a.size)))
+        if side * side != a.size:
+            raise ValueError(f"a flat image must have a square number of pixels, got {a.size}")
+        a = a.reshape(side, side)
+    if a.ndim != 2:
+        raise ValueError(f"expected an image of shape (784,) or (h, w), got {a.shape}")
+    u8 = np.round(np.clip(1.0 - a if invert else a, 0.0, 1.0) * 255.0).astype(np.uint8)
+    img = Image.fromarray(u8, mode="L")
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def save_png(x: np.ndarray, path: str | os.PathLike, **kwargs: Any) -> Path:
+    """Write ``to_png(x)`` to ``path`` atomically (a temp file in the same folder, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(to_png(x, **kwargs))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def roundtrip_accuracy(network, x: np.ndarray, y: np.ndarray, directory: str | os.PathLike) -> dict:
+    """Save each image (n, 784) as a PNG in ``directory``, read it back through ``preprocess``, predict.
+
+    Returns the accuracy on the arrays directly and through the files, and how many predictions
+    changed: a check that the preprocessing reproduces MNIST's own form.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    directory = Path(directory)
+    paths = [save_png(img, directory / f"{i:05d}.png") for i, img in enumerate(x)]
+    x_files = preprocess_many(paths)  # (n, 784)
+    direct, through = network.predict(x), network.predict(x_files)
+    return {
+        "n": int(len(y)),
+        "direct_accuracy": float((direct == y).mean()),
+        "roundtrip_accuracy": float((through == y).mean()),
+        "changed_predictions": int((direct != through).sum()),
+        "mean_abs_pixel_difference": float(np.abs(x_files - x).mean()),
+    }
