@@ -1,0 +1,187 @@
+"""``nndl rnn seq-mnist|train|sample``: recurrent networks (the notes' recurrent section).
+
+- ``seq-mnist``: many-to-one. A vanilla RNN reads each MNIST image as 28 rows of 28 pixels and a
+  softmax layer classifies its last state; Adam with gradient clipping; prints the accuracy on the
+  10,000 test images.
+- ``train TEXTFILE``: many-to-many. A character-level language model on a UTF-8 text, trained by
+  truncated backpropagation through time; loss per epoch (and every few iterations) to
+  ``--metrics`` as JSON lines; ``--save`` writes the model.
+- ``sample MODEL``: one-to-many. Generate text from a saved character model.
+
+Also runnable without the top-level dispatcher: ``python -m nndl.cli.rnn seq-mnist ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("rnn", help="recurrent networks: sequential MNIST and a character-level RNN",
+                                   description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="rnn_command", metavar="{seq-mnist,train,sample}")
+    sub.required = True
+
+    p = sub.add_parser("seq-mnist", help="classify MNIST images read row by row (28 steps of 28 pixels)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
+    p.add_argument("--train-size", type=int, default=None, metavar="N",
+                   help="train on the first N of the 50,000 training images (default: all)")
+    p.add_argument("--batch-size", type=int, default=64, metavar="M", help="mini-batch size (default 64)")
+    p.add_argument("--eta", type=float, default=0.001, help="Adam learning rate (default 0.001)")
+    p.add_argument("--clip", type=float, default=1.0, help="clip the gradient's global norm to this (default 1.0; 0: off)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
+    p.add_argument("--save", default=None, metavar="PATH", help="save the trained network (.npz)")
+    p.add_argument("--metrics", default=None, metavar="PATH", help="per-epoch JSON lines")
+    p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files (default: looked up)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=run_seq_mnist)
+
+    p = sub.add_parser("train", help="train a character-level language model on a UTF-8 text file")
+    p.add_argument("textfile", help="UTF-8 text to learn (its characters become the vocabulary)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units (default 128)")
+    p.add_argument("--seq-length", type=int, default=50, help="characters per BPTT chunk (default 50)")
+    p.add_argument("--epochs", type=int, default=10, help="passes over the text (default 10)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="M", help="parallel text streams (default 32)")
+    p.add_argument("--eta", type=float, default=0.002, help="Adam learning rate (default 0.002)")
+    p.add_argument("--clip", type=float, default=5.0, help="clip the gradient's global norm to this (default 5; 0: off)")
+    p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
+                   help="hold out this last fraction of the text to measure validation loss (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
+    p.add_argument("--save", default=None, metavar="PATH", help="save the model (.npz)")
+    p.add_argument("--metrics", default=None, metavar="PATH", help="loss log as JSON lines")
+    p.add_argument("--log-every", type=int, default=10, metavar="K", help="log the loss every K iterations (default 10)")
+    p.add_argument("--sample-chars", type=int, default=200, metavar="N",
+                   help="print N sampled characters after each epoch (default 200; 0: none)")
+    p.set_defaults(func=run_train)
+
+    p = sub.add_parser("sample", help="generate text from a saved character model")
+    p.add_argument("model", help="a model saved by 'nndl rnn train --save'")
+    p.add_argument("--n", type=int, default=500, help="characters to generate (default 500)")
+    p.add_argument("--start", default="The ", help="start string that primes the state (default 'The ')")
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (default 0.8)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.set_defaults(func=run_sample)
+
+
+def _positive(name: str, value, *, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ValueError(f"--{name} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
+
+
+def run_seq_mnist(args: argparse.Namespace) -> int:
+    import nndl
+    from ..nn.recurrent import sequential_mnist_network
+
+    for name in ("hidden", "epochs", "train_size", "batch_size", "eta"):
+        _positive(name.replace("_", "-"), getattr(args, name), allow_zero=name == "epochs")
+    _positive("clip", args.clip, allow_zero=True)
+    training, validation, test = nndl.data.load_mnist(args.data_dir)
+    if args.train_size is not None:
+        training = (training[0][:args.train_size], training[1][:args.train_size])
+    net = sequential_mnist_network(args.hidden, seed=args.seed)
+    opt = nndl.Adam(args.eta, clip_norm=args.clip or None)
+    start = time.perf_counter()
+    # One BLAS thread: the recurrence is many small (m, H)·(H, H) products, which threads only slow.
+    history = net.fit(training, args.epochs, args.batch_size, optimizer=opt, evaluation_data=validation,
+                      verbose=not args.json, metrics=args.metrics, threads=1)
+    seconds = time.perf_counter() - start
+    accuracy = net.accuracy(test)
+    result = {"id": "rnn-seq-mnist", "hidden": args.hidden, "epochs": len(history), "train_size": len(training[1]),
+              "batch_size": args.batch_size, "eta": args.eta, "clip": args.clip, "seed": args.seed,
+              "validation_accuracy": history.evaluation_accuracy, "test_accuracy": accuracy,
+              "test_correct": int(round(accuracy * len(test[1]))), "seconds": seconds}
+    if args.save:
+        net.save(args.save, **{k: v for k, v in result.items() if k != "validation_accuracy"})
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"rnn-seq-mnist: {result['test_correct']} / {len(test[1])} test images correct = {100 * accuracy:.2f}% "
+              f"({args.hidden} hidden, {len(history)} epochs on {result['train_size']} images, {seconds:.0f} s)")
+    return 0
+
+
+class _JsonLines:
+    """Append records to a JSON-lines file, flushed per line (so a crash keeps what was logged)."""
+
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.f = open(path, "w")
+
+    def __call__(self, record: dict) -> None:
+        self.f.write(json.dumps(record) + "\n")
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..charrnn import CharRNN, read_text
+
+    for name in ("hidden", "seq_length", "batch_size", "eta", "log_every"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    _positive("epochs", args.epochs, allow_zero=True)
+    _positive("clip", args.clip, allow_zero=True)
+    if not 0 <= args.validation < 1:
+        raise ValueError(f"--validation must be a fraction in [0, 1), got {args.validation}")
+    text = read_text(args.textfile)
+    cut = len(text) - int(len(text) * args.validation)
+    train_text, valid_text = text[:cut], text[cut:] or None
+    model = CharRNN.from_text(text, args.hidden, seq_length=args.seq_length, seed=args.seed)
+    print(f"{args.textfile}: {len(text):,} characters, vocabulary of {model.vocab_size}; "
+          f"uniform guessing costs ln {model.vocab_size} = {math.log(model.vocab_size):.3f} nats/char")
+    log = _JsonLines(args.metrics) if args.metrics else None
+
+    def report(record: dict) -> None:
+        if log:
+            log(record)
+        if record["type"] == "epoch":
+            extra = (f", validation {record['validation_loss_per_char']:.4f}"
+                     if "validation_loss_per_char" in record else "")
+            print(f"Epoch {record['epoch']}: loss {record['loss_per_char']:.4f} nats/char{extra} "
+                  f"({record['seconds']:.1f} s)", flush=True)
+            if args.sample_chars:
+                print("  " + model.sample(args.sample_chars, start=text[0], temperature=0.8,
+                                          seed=record["epoch"]).replace("\n", "\n  "), flush=True)
+
+    try:
+        model.fit(train_text, epochs=args.epochs, batch_size=args.batch_size, eta=args.eta,
+                  clip_norm=args.clip or None, validation_text=valid_text, callback=report, log_every=args.log_every)
+    finally:
+        if log:
+            log.close()
+    if args.save:
+        model.save(args.save, textfile=os.path.basename(args.textfile), eta=args.eta, clip=args.clip,
+                   batch_size=args.batch_size, seed=args.seed)
+        print(f"saved to {args.save}")
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from ..charrnn import CharRNN
+
+    _positive("n", args.n, allow_zero=True)
+    model = CharRNN.load(args.model)
+    print(model.sample(args.n, start=args.start, temperature=args.temperature, seed=args.seed))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nndl.cli.rnn ...``: this command alone, with the dispatcher's error handling."""
+    parser = argparse.ArgumentParser(prog="nndl")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["rnn", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FloatingPointError, ImportError, OSError) as exc:
+        print(f"nndl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
