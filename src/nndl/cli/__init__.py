@@ -14,12 +14,19 @@ import sys
 COMMANDS = ["train", "evaluate", "reproduce", "data"]
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line that names the problem and where to get help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nndl",
         description="Neural Networks and Deep Learning, from scratch on NumPy.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers.required = True
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)

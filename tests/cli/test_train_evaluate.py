@@ -1,0 +1,76 @@
+"""The command line: train, evaluate and reproduce end to end, and one-line errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import nndl
+from nndl.cli import main
+
+
+def test_train_prints_book_lines_saves_and_writes_metrics(tmp_path, capsys):
+    model, metrics = tmp_path / "net.npz", tmp_path / "m.jsonl"
+    code = main(["train", "--sizes", "784,30,10", "--epochs", "2", "--train-size", "2000", "--eta", "3.0",
+                 "--init", "large", "--save", str(model), "--metrics", str(metrics)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Epoch 0: " in out and " / 10000" in out and "Epoch 1: " in out
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert set(rows[0]) >= {"epoch", "eta", "evaluation_accuracy", "evaluation_cost", "training_cost", "seconds"}
+    assert rows[0]["training_cost"] is None and 0.5 < rows[1]["evaluation_accuracy"] <= 1
+    assert main(["evaluate", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == pytest.approx(rows[1]["evaluation_accuracy"])
+
+
+def test_one_epoch_on_50000_images_exceeds_90_percent(capsys):
+    assert main(["train", "--sizes", "784,30,10", "--epochs", "1", "--eta", "3.0", "--init", "large"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["best_test_accuracy"] >= 0.90
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--eta", "-1"], "expected a positive number"),
+    (["train", "--sizes", "784,x"], "comma-separated integers"),
+    (["train", "--cost", "hinge"], "invalid choice"),
+    (["train", "--frobnicate"], "unrecognized arguments"),
+])
+def test_bad_flags_give_one_line_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--sizes", "784,0,10", "--epochs", "1"], "positive"),
+    (["train", "--sizes", "700,10", "--epochs", "1"], "(m, 700)"),
+    (["train", "--recipe", "ch9-magic"], "unknown recipe 'ch9-magic'"),
+    (["evaluate", "no-such-model.npz"], "no model file"),
+])
+def test_impossible_settings_give_one_line_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.startswith("nndl: error:") and len(err.splitlines()) == 1
+
+
+def test_reproduce_lists_recipes_and_writes_results(tmp_path, capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listing = capsys.readouterr().out
+    for rid in ("ch1-30", "ch1-100", "ch3-ce-30", "ch3-l2-100", "ch3-overfit"):
+        assert rid in listing
+    out = tmp_path / "rep"
+    assert main(["reproduce", "ch1-30", "--epochs", "1", "--train-size", "1000", "--seeds", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    rows = json.loads((out / "results.json").read_text())
+    (row,) = rows
+    assert row["id"] == "ch1-30" and row["metric"] == "test" and row["book"] == pytest.approx(0.9542)
+    assert row["seeds"] == 2 and len(row["per_seed"]) == 2 and row["epochs"] == 1
+    assert 0.2 < row["measured_mean"] <= row["measured_best"] <= 1  # well above chance after 100 steps
+    assert "| ch1-30 | test | 95.42% |" in (out / "results.md").read_text()
+    # finished seeds are not run again
+    assert main(["reproduce", "ch1-30", "--epochs", "1", "--train-size", "1000", "--seeds", "2", "--out", str(out),
+                 "--quiet"]) == 0
+    assert json.loads((out / "results.json").read_text())[0]["per_seed"] == row["per_seed"]
