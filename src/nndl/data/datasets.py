@@ -438,7 +438,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _to_pair(images: np.ndarray, labels: np.ndarray, dtype: np.dtype) -> Pair:
-    x = images.reshape(len(images), -1).astype(dtype)  # (n, 784)
+    x = images.reshape(images.shape[0], -1 if images.size else 784).astype(dtype)  # (n, 784)
     x /= dtype.type(255)
     return _readonly(x), _readonly(labels.astype(np.int64))
 

@@ -277,7 +277,7 @@ def load_expanded_mnist(kind: str = "shift4", data_dir: str | os.PathLike | None
                                copies=copies, download=download)
         found = read_idx(paths[0], ndim=3), read_idx(paths[1], ndim=1)
     images, labels = found
-    x = images.reshape(len(images), -1).astype(dt)  # (k * n_train, 784)
+    x = images.reshape(images.shape[0], -1 if images.size else 784).astype(dt)  # (k * n_train, 784)
     x /= dt.type(255)
     return (x, labels.astype(np.int64)), validation, test
 

@@ -32,7 +32,6 @@ from scipy import ndimage
 
 from ..errors import NNDLError
 
-FILTER = "BILINEAR"
 SIDE = 28           # MNIST's field
 BOX = 20            # the digit is scaled to fit a BOX x BOX square inside the field
 CENTRE = 14.0       # MNIST's mean centre of mass, in pixel indices (measured: 13.99, 14.01)
@@ -40,6 +39,7 @@ MAX_SIDE = 2000     # default refusal limit on either side of an input image, in
 MIN_CONTRAST = 0.2  # ink must differ from the paper by this much (of the full 0..1 range)
 MIN_INK = 4.0       # ... and amount to at least this many fully inked pixels
 SPECK_FRACTION = 0.01  # connected bits of ink holding less than this share of all ink are dropped
+BOX_THRESHOLD = 0.1  # ink fainter than this is left out when finding the digit's bounding box
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], np.ndarray, Any]
 
@@ -112,9 +112,9 @@ def _open(source, max_side: int, formats: Iterable[str] | None):
         raise ImageTooLargeError(f"{name} is refused as a decompression bomb: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types on hostile bytes
         accepted = f" (accepted formats: {', '.join(formats)})" if formats else ""
-        raise ImageFormatError(
-            f"{name} is not a readable image{accepted}: {type(exc).__name__}: {exc}; "
-            "send a PNG or JPEG file") from None
+        why = ("its format is not recognised" if isinstance(exc, Image.UnidentifiedImageError)
+               else f"{type(exc).__name__}: {exc}")
+        raise ImageFormatError(f"{name} is not a readable image{accepted}: {why}; send a PNG or JPEG file") from None
     finally:
         if isinstance(source, (str, os.PathLike)):
             f.close()
@@ -220,14 +220,15 @@ def ink_bbox(a: np.ndarray) -> tuple[int, int, int, int]:
 def centre_digit(ink: np.ndarray) -> np.ndarray:
     """An ink map (h, w) → MNIST form, float32 (784,): crop, fit 20x20, centre of mass at (14, 14)."""
     Image = pil_image()
-    x0, y0, x1, y1 = ink_bbox(ink)
+    # The box ignores the faintest ink (blur halos, JPEG ringing) that would shrink the digit.
+    x0, y0, x1, y1 = ink_bbox(ink > BOX_THRESHOLD)
     crop = np.ascontiguousarray(ink[y0:y1, x0:x1], dtype=np.float32)  # (h, w)
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL sizes are (width, height)
     if size != (w, h):
         # Pillow scales the filter's support with the factor, so shrinking is properly anti-aliased.
-        small = np.asarray(Image.fromarray(crop, mode="F").resize(size, getattr(Image.Resampling, FILTER)))
+        small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
         small = np.clip(small, 0.0, None)
         small /= max(float(small.max()), 1e-12)  # strokes thinner than a pixel still reach full ink
     else:
@@ -266,7 +267,7 @@ def to_png(x: np.ndarray, *, scale: int = 1, invert: bool = False) -> bytes:
     if a.ndim != 2:
         raise ValueError(f"expected an image of shape (784,) or (h, w), got {a.shape}")
     u8 = np.round(np.clip(1.0 - a if invert else a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    img = Image.fromarray(u8, mode="L")
+    img = Image.fromarray(u8)
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
