@@ -100,7 +100,7 @@ def _gallery_axes(fig, image: np.ndarray, vmin: float, vmax: float):
     """One axes filling ``fig``, showing ``image`` (ink dark on white, gaps light blue)."""
     from matplotlib import colormaps
 
-    ax = fig.add_axes((0.01, 0.01, 0.98, 0.88))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.86))
     cmap = colormaps["gray_r"].with_extremes(bad="#dce8f4")
     ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1, interpolation="nearest")
     ax.set_axis_off()
@@ -276,12 +276,14 @@ def plot_confusion(matrix: Any, out: PathLike, *, class_names: Sequence[str] | N
 
 
 def plot_misclassified(images: Any, y_true: Any, y_pred: Any, out: PathLike, max_images: int = 50, *,
-                       probabilities: Any = None, ncols: int | None = None, title: str | None = None) -> str:
+                       probabilities: Any = None, ncols: int | None = None, n_total: int | None = None,
+                       title: str | None = None) -> str:
     """A gallery of the misclassified images, each captioned with its true and predicted label.
 
     Pass all images (only those with ``y_true != y_pred`` are shown) or only the errors;
     ``max_images`` caps the gallery (the first ones, in order). ``probabilities`` (n, n_classes),
-    if given, adds the confidence in the predicted label to each caption.
+    if given, adds the confidence in the predicted label to each caption. ``n_total``: how many
+    images were classified in all, for the title, when only the errors are passed.
     """
     a = _as_images(images, "images")
     t, p = as_labels(y_true, "y_true"), as_labels(y_pred, "y_pred")
@@ -301,7 +303,8 @@ def plot_misclassified(images: Any, y_true: Any, y_pred: Any, out: PathLike, max
     rows, cols = _grid(max(len(shown), 1), ncols or min(10, max(len(shown), 1)))
     fig = _figure(max(4.0, 0.85 * cols), 1.05 * rows + 0.5)
     if not len(shown):
-        fig.text(0.5, 0.5, f"no errors: all {len(t)} images classified correctly", ha="center", va="center")
+        fig.text(0.5, 0.5, f"no errors: all {n_total or len(t)} images classified correctly",
+                 ha="center", va="center")
     else:
         top = a.shape[1] // 2                                    # room above each image for its caption
         image, cell_h, cell_w = _mosaic(a[shown], cols, top=top)
@@ -312,11 +315,12 @@ def plot_misclassified(images: Any, y_true: Any, y_pred: Any, out: PathLike, max
             ax.text(c * cell_w + cell_w / 2, r * cell_h + top * 0.6, caption, ha="center", va="center", fontsize=7)
     more = f" (first {len(shown)} shown)" if len(wrong) > len(shown) else ""
     fig.suptitle(title if title is not None else
-                 f"{len(wrong)} misclassified of {len(t)}: true→predicted{more}", fontsize=10)
+                 f"{len(wrong)} misclassified of {n_total or len(t)}: true→predicted{more}", fontsize=10)
     return _save(fig, out)
 
 
-def filter_tiles(weights: Any, *, channel: str | int = "mean", image_shape: tuple[int, int] | None = None) -> np.ndarray:
+def filter_tiles(weights: Any, *, channel: str | int = "mean",
+                 image_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Weights as one 2-D tile per feature map or unit: (n_maps, k, k).
 
     Conv weights (n_maps, c, k, k): the mean over input channels (``channel="mean"``) or one
@@ -334,13 +338,12 @@ def filter_tiles(weights: Any, *, channel: str | int = "mean", image_shape: tupl
         return w
     if w.ndim == 2:
         n_in, n_out = w.shape
-        if image_shape is None:
-            side = math.isqrt(n_in)
-            image_shape = (side, side)
-        if image_shape[0] * image_shape[1] != n_in:
-            raise ShapeError(f"a dense layer with {n_in} inputs per unit cannot be drawn as "
-                             f"{image_shape[0]}x{image_shape[1]} images; only a layer whose inputs are "
-                             f"image pixels (e.g. the first, 784 = 28x28) has filters to draw")
+        shape = image_shape or (math.isqrt(n_in),) * 2
+        if shape[0] * shape[1] != n_in:
+            fit = f"{shape[0]}x{shape[1]} images" if image_shape else "square images"
+            raise ShapeError(f"a dense layer with {n_in} inputs per unit cannot be drawn as {fit}; only a layer "
+                             f"whose inputs are image pixels (e.g. the first, 784 = 28x28) has filters to draw")
+        image_shape = shape
         return w.T.reshape(n_out, *image_shape)                  # our w is (n_in, n_out): one column per unit
     raise ShapeError(f"filter weights must be conv (n_maps, channels, k, k) or dense (n_in, n_out), "
                      f"got an array with {w.ndim} dimensions, shape {w.shape}")
@@ -363,13 +366,13 @@ def plot_filters(weights: Any, out: PathLike, *, channel: str | int = "mean", ma
     n_total = len(tiles)
     tiles = tiles[:max_tiles]
     rows, cols = _grid(len(tiles))
-    fig = _figure(max(4.0, 0.8 * cols), max(3.0, 0.8 * rows) + 0.5)
+    fig = _figure(max(4.0, 0.8 * cols), max(3.0, 0.8 * rows) + 0.6)
     # One colour scale for all tiles, so a weak filter looks weak.
     _gallery_axes(fig, _mosaic(tiles, cols, gap=max(1, tiles.shape[1] // 5))[0], float(tiles.min()), float(tiles.max()))
     size = "x".join(map(str, tiles.shape[1:]))
     shown = f"{len(tiles)} of {n_total}" if n_total > len(tiles) else f"{n_total}"
     fig.suptitle(title if title is not None else f"{shown} learned filters ({size}); darker = larger weight",
-                 fontsize=10)
+                 fontsize=9, wrap=True)
     return _save(fig, out)
 
 

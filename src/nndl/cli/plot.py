@@ -100,7 +100,7 @@ def run_errors(args: argparse.Namespace) -> int:
     net, (x, y) = _model_and_data(args)
     indices, predicted, probabilities = misclassified(net, (x, y))
     path = plot_misclassified(x[indices], y[indices], predicted, args.out, max_images=args.max,
-                              probabilities=probabilities)
+                              probabilities=probabilities, n_total=len(y))
     print(f"{len(indices)} of {len(y)} {args.data} images misclassified; wrote {path}")
     return 0
 
@@ -137,7 +137,7 @@ def run_filters(args: argparse.Namespace) -> int:
     net = load(args.model)
     index, w = layer_weights(net, args.layer)
     channel = args.channel if args.channel == "mean" else _int(args.channel, "--channel")
-    title = f"layer {index} ({type(net.layers[index]).__name__}): learned filters, darker = larger weight"
+    title = f"layer {index} ({type(net.layers[index]).__name__}): learned filters; darker = larger weight"
     path = plot_filters(w, args.out, channel=channel, max_tiles=args.max, title=title)
     print(f"wrote {path}")
     return 0
