@@ -258,9 +258,15 @@ def test_fetch_replaces_damaged_local_copy(isolated_env, mnist_dir, mirror_dir, 
     dest = tmp_path / "dest"
     _prefill(dest, mnist_dir)
     base = MNIST_NAMES["test_labels"]
-    (dest / base).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")  # a raw, valid but wrong file
-    fetch("mnist", mirrors=[serve(mirror_dir)], dest=dest, progress=False)
-    assert not (dest / base).exists() and _same_files(dest, mirror_dir)
+    (dest / f"{base}.gz").write_bytes(b"\x1f\x8b garbage")  # damaged local copy
+    raw_mirror = tmp_path / "raw_mirror"  # serves the uncompressed content under the .gz name
+    raw_mirror.mkdir()
+    content = gzip.decompress((mirror_dir / f"{base}.gz").read_bytes())
+    (raw_mirror / f"{base}.gz").write_bytes(content)
+    fetch("mnist", mirrors=[serve(raw_mirror)], dest=dest, progress=False)
+    assert not (dest / f"{base}.gz").exists(), "the damaged copy is removed"
+    assert (dest / base).read_bytes() == content, "raw content is stored under the raw name"
+    assert all(ok for _, ok, _ in verify("mnist", dest))
 
 
 def test_mirrors_argument_validation():

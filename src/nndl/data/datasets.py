@@ -26,7 +26,9 @@ pass (``verify`` checks the hashes, ``load_*`` does not, to stay fast).
 from __future__ import annotations
 
 import functools
+import gzip
 import hashlib
+import http.client
 import os
 import sys
 import urllib.error
@@ -202,8 +204,6 @@ def content_sha256(f: IO[bytes], *, limit: int | None = None) -> str:
     Reading stops after ``limit`` decompressed bytes (+1), which is enough to tell a mismatch,
     so a decompression bomb cannot fill memory or time. Damaged gzip raises DataFormatError.
     """
-    import gzip
-
     f.seek(0)
     stream: IO[bytes] = f
     if f.read(2) == GZIP_MAGIC:
@@ -293,7 +293,7 @@ def _fetch_file(base: str, sha: str, size: int, dest: Path, mirrors: list[str], 
                 os.replace(target, dest / base)
                 target = dest / base
             return target
-        except (OSError, ValueError, EOFError, zlib.error) as exc:  # urllib errors are OSErrors
+        except (OSError, ValueError, EOFError, zlib.error, http.client.HTTPException) as exc:  # urllib's are OSErrors
             failures.append(f"  {url}: {_describe(exc)}")
             if progress:
                 print(f"nndl: failed: {failures[-1].strip()}", file=sys.stderr, flush=True)
@@ -325,7 +325,7 @@ def fetch(name: str = "mnist", mirrors: Sequence[str] | str | None = None,
         except DataNotFoundError as exc:
             raise DataNotFoundError(f"{name}: {exc}{_manual_help(name, dest_dir)}") from None
         if existing is not None and existing != path:
-            existing.unlink()  # the damaged copy would otherwise shadow or confuse the good one
+            existing.unlink(missing_ok=True)  # a damaged copy would shadow the good one (.gz is read first)
     return dest_dir.resolve()
 
 

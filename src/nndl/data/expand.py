@@ -12,7 +12,12 @@ Two ways to use more data than MNIST holds:
 * **On the fly, per epoch**: call ``augment(x_batch, rng)`` on each mini-batch (or on the whole
   training set at the start of each epoch). Every epoch then sees fresh distortions (small
   rotations, shifts, skews and optionally Simard's elastic distortions), so nothing is stored and
-  the network never sees the same distorted image twice; the cost is some CPU time per epoch.
+  the network never sees the same distorted image twice; the cost is some CPU time per epoch::
+
+      rng = np.random.default_rng(0)
+      for epoch in range(epochs):
+          x_epoch = augment(training[0], rng)           # (50000, 784), new distortions
+          net.fit((x_epoch, training[1]), epochs=1, mini_batch_size=10, eta=0.03)
 
 Limits: images are square and greyscale; interpolation is bilinear; ``augment`` keeps the
 image's dtype (integer images are rounded back).
