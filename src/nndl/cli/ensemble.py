@@ -1,0 +1,39 @@
+"""``nndl ensemble``: train N networks in parallel and let them vote (chapter 6).
+
+    nndl ensemble --recipe ch3-l2-30 --members 5 --out runs/ensemble
+    nndl ensemble --recipe ch3-l2-30 --members 5 --scheduler tcp://10.0.0.1:8786 --out /shared/ens
+"""
+from __future__ import annotations
+
+import argparse
+
+from .common import positive_int
+
+
+def register(subparsers) -> None:
+    from .sweep import add_executor_flags
+    from .train import add_training_flags
+
+    p = subparsers.add_parser("ensemble", help="train N networks in parallel and report their plurality vote",
+                              description="Train --members networks (seeds 0..N-1, or from --seed) with the same "
+                                          "settings, save each as DIR/member{k}.npz and report each member's and "
+                                          "the vote's test accuracy. Rerunning skips the members already trained.")
+    add_training_flags(p)
+    p.add_argument("--members", type=positive_int, required=True, metavar="N", help="number of networks")
+    add_executor_flags(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for member{k}.npz, members.jsonl, ensemble.json")
+    p.add_argument("--quiet", action="store_true", help="no line per finished member")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..ensemble import report_lines, train_ensemble
+    from .train import settings_from_args
+
+    settings, _ = settings_from_args(args)
+    report = train_ensemble(settings, args.members, out=args.out, first_seed=args.seed or 0, workers=args.workers,
+                            scheduler=args.scheduler, data_dir=args.data_dir, verbose=not args.quiet)
+    print("\n".join(report_lines(report)))
+    print(f"({report['executed']} member(s) trained now, {report['skipped']} found finished; "
+          f"written to {args.out}/ensemble.json)")
+    return 0
