@@ -171,6 +171,9 @@ def test_plot_sweep(tmp_path):
     out = plots.plot_sweep([{"optimizer": o, "evaluation_accuracy": a} for o, a in (("sgd", .9), ("adam", .95))],
                            "optimizer", tmp_path / "opt.png")
     read_png(out)
+    out = plots.plot_sweep([{"mini_batch_size": np.int64(m), "accuracy": np.float32(0.9)} for m in (1, 10, 100)],
+                           "mini_batch_size", tmp_path / "m.png", score="accuracy")
+    read_png(out)
     with pytest.raises(ValueError, match="no trial has both 'mu'"):
         plots.plot_sweep(trials, "mu", tmp_path / "x.png")
 

@@ -125,7 +125,8 @@ def _as_images(images: Any, name: str) -> np.ndarray:
 
 # ----- metrics files -----------------------------------------------------------------------------
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value):
         return None
     return float(value)
 
@@ -412,8 +413,8 @@ def plot_sweep(trials: Iterable[Mapping], param: str, out: PathLike, *, score: s
         if not isinstance(trial, Mapping):
             raise ValueError(f"each trial must be a mapping (dict), got {type(trial).__name__}")
         value = _trial_value(trial, param)
-        keys = [score] if score else SCORE_KEYS
-        s = next((_number(trial.get(k)) for k in keys if _number(trial.get(k)) is not None), None)
+        scored = [_number(trial.get(k)) for k in ([score] if score else SCORE_KEYS)]
+        s = next((v for v in scored if v is not None), None)
         if value is not None and s is not None:
             points.append((value, s))
     if not points:
@@ -436,7 +437,7 @@ def plot_sweep(trials: Iterable[Mapping], param: str, out: PathLike, *, score: s
     best = np.array([scores[xs == u].max() for u in uniq])      # one value per distinct setting
     ax.plot(uniq, best, color="C1", marker="o", label="best per value")
     ax.set_xlabel(param)
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel(f"{(score or 'validation_accuracy').replace('_', ' ')} (%)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     ax.set_title(title if title is not None else f"sweep over {param} ({len(points)} trials)")
