@@ -118,6 +118,16 @@ def test_lookup_order_env_then_cache(isolated_env, tmp_path, tiny):
     assert find_dataset_dir("mnist") == cache.resolve()
 
 
+def test_data_dir_may_hold_the_files_or_a_dataset_folder(tmp_path, tiny, mnist_dir):
+    arrays = tiny(tmp_path / "parent" / "mnist", n_train=30, n_test=5)
+    assert find_dataset_dir("mnist", tmp_path / "parent") == (tmp_path / "parent" / "mnist").resolve()
+    assert find_dataset_dir("mnist", tmp_path / "parent" / "mnist") == (tmp_path / "parent" / "mnist").resolve()
+    _, _, test = load_mnist(tmp_path / "parent", validation_size=10, download=False)
+    np.testing.assert_array_equal(test[1], arrays["test_labels"])
+    assert find_dataset_dir("mnist", mnist_dir.parent) == mnist_dir  # e.g. --data-dir /work/shared
+    assert find_dataset_dir("mnist", tmp_path) is None
+
+
 def test_not_found_without_download(isolated_env):
     with pytest.raises(DataNotFoundError) as exc:
         load_mnist(download=False)
@@ -209,6 +219,11 @@ def test_load_downloads_when_missing(isolated_env, tmp_path, tiny, serve, monkey
     assert _same_files(isolated_env / "mnist", tmp_path / "tiny_mirror")
     assert training[0].shape == (30, 784) and validation[0].shape == (10, 784)
     np.testing.assert_array_equal(test[1], arrays["test_labels"])
+    # With data_dir, downloads go to data_dir/mnist (data_dir itself if it is named mnist).
+    load_mnist(tmp_path / "fresh", validation_size=10)
+    assert _same_files(tmp_path / "fresh" / "mnist", tmp_path / "tiny_mirror")
+    load_mnist(tmp_path / "other" / "mnist", validation_size=10)
+    assert _same_files(tmp_path / "other" / "mnist", tmp_path / "tiny_mirror")
 
 
 def test_fetch_refuses_corrupted_file(isolated_env, mnist_dir, tmp_path, serve):

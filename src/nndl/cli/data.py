@@ -21,8 +21,8 @@ def register(subparsers) -> None:
     common.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"],
                         help="which data set (default: mnist)")
     common.add_argument("--data-dir", default=None, metavar="DIR",
-                        help="the folder holding the four IDX files (default: $NNDL_DATA/<dataset>, the cache, "
-                             "/usr/share/datasets/<dataset>)")
+                        help="the folder holding the four IDX files, or holding <dataset>/ (default: "
+                             "$NNDL_DATA/<dataset>, ~/.cache/nndl/<dataset>, /usr/share/datasets/<dataset>)")
 
     p = actions.add_parser("info", parents=[common], help="where the data set is, counts and class counts")
     p.set_defaults(data_func=run_info)
@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     p = actions.add_parser("expand", help="materialise an expanded MNIST training set as IDX files")
     p.add_argument("--kind", default="shift4", choices=["shift4", "affine", "elastic"],
                    help="shift4: the book's 1-pixel shifts (250,000 images); affine/elastic: random distortions")
-    p.add_argument("--data-dir", default=None, metavar="DIR", help="the MNIST folder (default: the usual places)")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="the MNIST folder, or one holding mnist/ (default: the usual places)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder to write into (default: ~/.cache/nndl/mnist-expanded or $NNDL_CACHE/mnist-expanded)")
     p.add_argument("--seed", type=int, default=0, help="seed for the random kinds (default 0)")

@@ -162,13 +162,32 @@ def dataset_files(name: str, folder: Path) -> dict[str, Path | None]:
     return {role: _file_in(folder, base) for role, (base, _, _) in get_spec(name).files.items()}
 
 
+def _candidate_dirs(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """With ``data_dir``: that folder and its ``<name>/`` subfolder (the ``$NNDL_DATA`` layout)."""
+    if data_dir is None:
+        return search_dirs(name)
+    folder = Path(data_dir).expanduser()
+    return [folder, folder / name]
+
+
+def _dest_dir(name: str, data_dir: str | os.PathLike | None) -> Path:
+    """Where a download for ``data_dir`` goes: ``data_dir`` itself if it is named ``<name>`` or
+    already holds some of the files, else ``data_dir/<name>``."""
+    if data_dir is None:
+        return download_dir(name)
+    folder = Path(data_dir).expanduser()
+    if folder.name == name or (folder.is_dir() and any(dataset_files(name, folder).values())):
+        return folder
+    return folder / name
+
+
 def find_dataset_dir(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> Path | None:
     """The first folder holding all four files of ``name``, or None.
 
-    With ``data_dir``, only that folder (the one holding the files) is considered.
+    With ``data_dir``, only that folder and ``data_dir/<name>`` are considered, so both
+    ``--data-dir ~/data/mnist`` and ``--data-dir ~/data`` work.
     """
-    dirs = [Path(data_dir).expanduser()] if data_dir is not None else search_dirs(name)
-    for folder in dirs:
+    for folder in _candidate_dirs(name, data_dir):
         if folder.is_dir() and all(p is not None for p in dataset_files(name, folder).values()):
             return folder.resolve()
     return None
@@ -184,9 +203,8 @@ def _manual_help(name: str, dest: Path) -> str:
 
 
 def _not_found_message(name: str, data_dir: str | os.PathLike | None) -> str:
-    dirs = [Path(data_dir).expanduser()] if data_dir is not None else search_dirs(name)
-    dest = Path(data_dir).expanduser() if data_dir is not None else download_dir(name)
-    looked = ", ".join(str(d) for d in dirs)
+    looked = ", ".join(str(d) for d in _candidate_dirs(name, data_dir))
+    dest = _dest_dir(name, data_dir)
     return (
         f"{name} not found: no folder holds all four files (looked in {looked}). "
         f"Download it with `nndl data fetch --dataset {name}` or load with download=True. "
@@ -339,8 +357,8 @@ def _hash_ok(path: Path, sha: str, size: int) -> bool:
 def verify(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> list[tuple[str, bool, str]]:
     """Check each file of ``name`` against its SHA-256: a list of ``(file, ok, message)``.
 
-    Checks ``data_dir`` if given, else the folder ``load_*`` would use (the first complete one,
-    or the first holding any of the files).
+    Checks the folder ``load_*`` would use (the first complete one, else the first holding any
+    of the files), among ``data_dir`` and ``data_dir/<name>`` if given.
     """
     spec = get_spec(name)
     folder = _folder_to_check(name, data_dir)
@@ -364,15 +382,13 @@ def verify(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> li
 
 
 def _folder_to_check(name: str, data_dir) -> Path | None:
-    if data_dir is not None:
-        return Path(data_dir).expanduser()
-    found = find_dataset_dir(name)
+    found = find_dataset_dir(name, data_dir)
     if found is not None:
         return found
-    for folder in search_dirs(name):
-        if folder.is_dir() and any(p is not None for p in dataset_files(name, folder).values()):
+    for folder in _candidate_dirs(name, data_dir):
+        if folder.is_dir() and any(dataset_files(name, folder).values()):
             return folder
-    return None
+    return _dest_dir(name, data_dir) if data_dir is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -384,7 +400,7 @@ def _locate(name: str, data_dir, download: bool, mirrors) -> dict[str, Path]:
     if folder is None:
         if not download:
             raise DataNotFoundError(_not_found_message(name, data_dir))
-        folder = fetch(name, mirrors, dest=data_dir)
+        folder = fetch(name, mirrors, dest=_dest_dir(name, data_dir))
     return dataset_files(name, folder)  # type: ignore[return-value]
 
 
@@ -478,9 +494,10 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, validation_size: in
     ``x`` has shape ``(n, 784)`` with values in [0, 1] (``dtype``, float32 by default), ``y`` holds
     the digits as int64 of shape ``(n,)``: 50,000 training, 10,000 validation (the last
     ``validation_size`` images of the training file) and 10,000 test images. ``data_dir`` is the
-    folder holding the four IDX files; by default they are looked up (see the module docstring)
-    and downloaded when absent and ``download`` is true. The arrays are read-only and shared
-    between calls; use ``one_hot(y)`` for the book's vector targets.
+    folder holding the four IDX files, or one holding an ``mnist/`` folder of them; by default
+    they are looked up (see the module docstring) and downloaded when absent and ``download``
+    is true. The arrays are read-only and shared between calls; use ``one_hot(y)`` for the
+    book's vector targets.
     """
     return load_dataset("mnist", data_dir, validation_size=validation_size, dtype=dtype,
                         download=download, mirrors=mirrors)
@@ -506,10 +523,10 @@ def info(name: str = "mnist", data_dir: str | os.PathLike | None = None) -> dict
     """
     spec = get_spec(name)
     folder = find_dataset_dir(name, data_dir)
-    searched = [str(Path(data_dir).expanduser())] if data_dir is not None else [str(d) for d in search_dirs(name)]
+    searched = [str(d) for d in _candidate_dirs(name, data_dir)]
     out: dict = {"name": name, "found": folder is not None, "searched": searched}
     if folder is None:
-        out["download_to"] = str(Path(data_dir).expanduser() if data_dir is not None else download_dir(name))
+        out["download_to"] = str(_dest_dir(name, data_dir))
         return out
     paths = dataset_files(name, folder)
     raw = _read_raw(name, _stat_key(paths))  # type: ignore[arg-type]
