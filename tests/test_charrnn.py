@@ -147,7 +147,8 @@ def test_cli_train_and_sample(tmp_path, capsys):
     model_path, metrics = tmp_path / "m.npz", tmp_path / "loss.jsonl"
     args = parser.parse_args(["rnn", "train", str(textfile), "--hidden", "32", "--seq-length", "20", "--epochs", "3",
                               "--batch-size", "8", "--eta", "0.01", "--validation", "0.1", "--log-every", "2",
-                              "--sample-chars", "30", "--save", str(model_path), "--metrics", str(metrics)])
+                              "--sample-chars", "30", "--save", str(model_path), "--metrics", str(metrics),
+                              "--plot", str(tmp_path / "loss.png")])
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "Epoch 2: loss" in out and "validation" in out and f"saved to {model_path}" in out
@@ -156,6 +157,7 @@ def test_cli_train_and_sample(tmp_path, capsys):
     assert [r["epoch"] for r in epochs] == [0, 1, 2]
     assert epochs[-1]["loss_per_char"] < epochs[0]["loss_per_char"]
     assert any(r["type"] == "iteration" for r in records)
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert rnn_cli.main(["sample", str(model_path), "--n", "40", "--start", "The ", "--seed", "1"]) == 0
     sample = capsys.readouterr().out.rstrip("\n")
     assert sample.startswith("The ") and len(sample) == 44

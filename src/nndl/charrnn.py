@@ -20,7 +20,7 @@ vocabulary and sizes as JSON, read with ``allow_pickle=False``, written atomical
 
 Limits: a vanilla tanh cell remembers a few dozen characters at best (no LSTM gates); the loop
 over time steps is Python, so CPU training of a 128-unit model runs at tens of thousands of
-characters per second, not millions.
+characters per second, not millions. The character model runs on the CPU (NumPy) only.
 """
 from __future__ import annotations
 
@@ -293,10 +293,67 @@ class CharRNN:
             try:
                 model = cls(cfg["vocab"], cfg["n_hidden"], seq_length=cfg["seq_length"], dtype=cfg["dtype"])
             except (KeyError, TypeError, ValueError) as exc:
-                raise ModelFileError(f"{path}: the character-RNN record is invalid ({type(exc).__name__}: {exc})") from None
+                raise ModelFileError(f"{path}: the character-RNN record is invalid "
+                                     f"({type(exc).__name__}: {exc})") from None
             for key, p in model._arrays().items():
                 p.value = _read_param(zf, key, p.shape, model.dtype, path).astype(model.dtype)
         history = (meta.get("metadata") or {}).get("history")
         model.history = list(history) if isinstance(history, list) else []
         model.metadata = meta.get("metadata", {})
         return model
+
+
+def read_loss_log(path: str) -> list[dict]:
+    """The records of a ``--metrics`` JSON-lines file written by ``nndl rnn train``."""
+    import json
+
+    with open(os.fspath(path), encoding="utf-8") as f:
+        try:
+            return [json.loads(line) for line in f if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(f"{path} is not a JSON-lines loss log ({exc})") from None
+
+
+def plot_loss(records: list[dict] | str, path: str, *, vocab_size: int | None = None) -> None:
+    """Plot the training loss (per iteration, smoothed, and per epoch) and the validation loss
+    per character against epochs; write a PNG atomically. ``records``: a list or a log path."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plotting needs matplotlib: pip install 'nndl[plot]'") from exc
+    import io
+
+    from .models.io import atomic_write_bytes
+
+    if isinstance(records, (str, os.PathLike)):
+        records = read_loss_log(records)
+    epochs = [r for r in records if r.get("type") == "epoch"]
+    iters = [r for r in records if r.get("type") == "iteration"]
+    if not epochs:
+        raise ValueError("the loss log holds no epoch records: train for at least one epoch")
+    per_epoch = epochs[0]["iterations"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    if iters:
+        ax.plot([r["iteration"] / per_epoch for r in iters], [r["smooth_loss_per_char"] for r in iters],
+                lw=1, alpha=0.6, label="training (smoothed, per iteration)")
+    ax.plot([r["epoch"] + 1 for r in epochs], [r["loss_per_char"] for r in epochs], "o-", ms=3,
+            label="training (epoch mean)")
+    if "validation_loss_per_char" in epochs[0]:
+        ax.plot([r["epoch"] + 1 for r in epochs], [r["validation_loss_per_char"] for r in epochs], "s-", ms=3,
+                label="validation")
+    if vocab_size:
+        ax.axhline(math.log(vocab_size), ls="--", c="grey", lw=1, label=f"uniform guess, ln {vocab_size}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per character (nats)")
+    ax.set_title("Character-level RNN: cross-entropy per character")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+

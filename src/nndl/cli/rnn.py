@@ -33,7 +33,8 @@ def register(subparsers) -> None:
                    help="train on the first N of the 50,000 training images (default: all)")
     p.add_argument("--batch-size", type=int, default=64, metavar="M", help="mini-batch size (default 64)")
     p.add_argument("--eta", type=float, default=0.001, help="Adam learning rate (default 0.001)")
-    p.add_argument("--clip", type=float, default=1.0, help="clip the gradient's global norm to this (default 1.0; 0: off)")
+    p.add_argument("--clip", type=float, default=1.0,
+                   help="clip the gradient's global norm to this (default 1.0; 0: off)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
     p.add_argument("--save", default=None, metavar="PATH", help="save the trained network (.npz)")
     p.add_argument("--metrics", default=None, metavar="PATH", help="per-epoch JSON lines")
@@ -48,13 +49,16 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=10, help="passes over the text (default 10)")
     p.add_argument("--batch-size", type=int, default=32, metavar="M", help="parallel text streams (default 32)")
     p.add_argument("--eta", type=float, default=0.002, help="Adam learning rate (default 0.002)")
-    p.add_argument("--clip", type=float, default=5.0, help="clip the gradient's global norm to this (default 5; 0: off)")
+    p.add_argument("--clip", type=float, default=5.0,
+                   help="clip the gradient's global norm to this (default 5; 0: off)")
     p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
                    help="hold out this last fraction of the text to measure validation loss (default 0)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
     p.add_argument("--save", default=None, metavar="PATH", help="save the model (.npz)")
     p.add_argument("--metrics", default=None, metavar="PATH", help="loss log as JSON lines")
-    p.add_argument("--log-every", type=int, default=10, metavar="K", help="log the loss every K iterations (default 10)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="plot the loss curve to this PNG (needs matplotlib)")
+    p.add_argument("--log-every", type=int, default=10, metavar="K",
+                   help="log the loss every K iterations (default 10)")
     p.add_argument("--sample-chars", type=int, default=200, metavar="N",
                    help="print N sampled characters after each epoch (default 200; 0: none)")
     p.set_defaults(func=run_train)
@@ -121,7 +125,7 @@ class _JsonLines:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..charrnn import CharRNN, read_text
+    from ..charrnn import CharRNN, plot_loss, read_text
 
     for name in ("hidden", "seq_length", "batch_size", "eta", "log_every"):
         _positive(name.replace("_", "-"), getattr(args, name))
@@ -136,8 +140,10 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{args.textfile}: {len(text):,} characters, vocabulary of {model.vocab_size}; "
           f"uniform guessing costs ln {model.vocab_size} = {math.log(model.vocab_size):.3f} nats/char")
     log = _JsonLines(args.metrics) if args.metrics else None
+    records: list[dict] = []
 
     def report(record: dict) -> None:
+        records.append(record)
         if log:
             log(record)
         if record["type"] == "epoch":
@@ -159,6 +165,9 @@ def run_train(args: argparse.Namespace) -> int:
         model.save(args.save, textfile=os.path.basename(args.textfile), eta=args.eta, clip=args.clip,
                    batch_size=args.batch_size, seed=args.seed)
         print(f"saved to {args.save}")
+    if args.plot and records:
+        plot_loss(records, args.plot, vocab_size=model.vocab_size)
+        print(f"loss curve plotted to {args.plot}")
     return 0
 
 
