@@ -1,0 +1,551 @@
+"""Convolutional layers (chapter 6): local receptive fields, shared weights, pooling.
+
+A convolutional layer slides a k×k local receptive field over its input with stride s (valid
+padding, no zero border) and uses the same weights and bias at every position:
+
+    z[j, y, x] = b_j + Σ_c Σ_{l,m} w[j, c, l, m] · a_in[c, s·y + l, s·x + m]
+
+so one feature map j detects one feature everywhere in the image. Pooling condenses each p×p
+window of a map into one number: its maximum (max-pooling) or the square root of its sum of
+squares (L2 pooling).
+
+Here the maths lives in pure functions (``conv_forward``/``conv_backward``,
+``maxpool_forward``/``maxpool_backward``, ``l2pool_forward``/``l2pool_backward``), each
+``forward(...) -> (out, cache)`` and ``backward(dout, cache)``, wrapped by the layers ``Conv2D``,
+``MaxPool``, ``L2Pool`` and ``ConvPool`` (the book's ConvPoolLayer: conv, max-pool, then the
+activation).
+
+How it is made fast (CPU first, CuPy-compatible):
+
+- im2col: a strided *view* of every k×k window of the input (no copy), then one reshape copy into
+  the patch matrix ``cols`` (m·ho·wo, k·k·c) and ONE matrix product ``cols @ w`` per mini-batch.
+- Memory is channels-last. The per-sample shapes are the book's (c, h, w), but the arrays the
+  layers return are transposed *views* of (m, h, w, c) buffers, like PyTorch's ``channels_last``
+  memory format. Then the patch matrix is built from contiguous runs of k·c numbers, the matrix
+  product writes its (m·ho·wo, n_maps) result straight into the next layer's layout, the bias
+  broadcasts over the last axis, and pooling and the gradients never transpose a large array.
+- The backward col2im adds the patch gradients back over the k×k kernel offsets with strided
+  slice additions (never ``np.add.at``), in two passes of k adds each (rows, then columns),
+  which keeps every addition on runs of k·c contiguous numbers.
+- Max-pooling is done by reshaping (non-overlapping windows), first over the rows of each window
+  then over its columns, keeping the winner masks for backward.
+
+Limits: valid padding only; pooling windows do not overlap and must tile the map exactly
+(h and w divisible by p); square kernels in the layers (the pure functions accept k_h × k_w).
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..backend import array_module
+from ..errors import ShapeError
+from .activations import Activation, get_activation
+from .init import init_params
+from .layers import Layer, Param, register_layer
+
+__all__ = [
+    "Conv2D", "ConvPool", "L2Pool", "MaxPool",
+    "conv_forward", "conv_backward", "conv_output_size",
+    "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
+]
+
+
+# ----- layout helpers ---------------------------------------------------------------------------
+def _channels_last(x):
+    """(m, c, h, w) → a (m, h, w, c) view of the same memory (free)."""
+    return x.transpose(0, 2, 3, 1)
+
+
+def _channels_first(x):
+    """(m, h, w, c) → a (m, c, h, w) view of the same memory (free)."""
+    return x.transpose(0, 3, 1, 2)
+
+
+def conv_output_size(size: int, k: int, stride: int) -> int:
+    """Positions of a k-wide receptive field moved by ``stride`` over ``size`` pixels (valid)."""
+    return (size - k) // stride + 1
+
+
+def _windows(x, kh: int, kw: int, stride: int):
+    """Every kh×kw window of channels-last ``x`` (m, h, w, c): a view (m, ho, wo, kh, kw, c)."""
+    xp = array_module(x)
+    if xp is np:
+        v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # (m, h', w', c, kh, kw)
+        return v[:, ::stride, ::stride].transpose(0, 1, 2, 4, 5, 3)
+    m, h, w, c = x.shape  # CuPy has no sliding_window_view: the same view by hand
+    ho, wo = conv_output_size(h, kh, stride), conv_output_size(w, kw, stride)
+    sm, sh, sw, sc = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x, (m, ho, wo, kh, kw, c), (sm, sh * stride, sw * stride, sh, sw, sc))
+
+
+class ConvCache(NamedTuple):
+    """What ``conv_backward`` needs from the forward pass."""
+
+    x_shape: tuple[int, ...]   # (m, c, h, w)
+    cols: Any                  # (m·ho·wo, kh·kw·c [+ 1]) patch matrix: the a_in each position sees
+    w_mat: Any                 # (kh·kw·c [+ 1], n_maps) the weights as one matrix (and the bias row)
+    kernel: tuple[int, int]    # (kh, kw)
+    stride: int
+    has_bias: bool
+
+
+# ----- convolution --------------------------------------------------------------------------------
+def conv_forward(x, w, b=None, stride: int = 1):
+    """Valid convolution (really cross-correlation, as in the book and every library).
+
+    x (m, c, h, w) of any memory layout, w (n_maps, c, kh, kw), b (n_maps,) or None.
+    Returns z (m, n_maps, ho, wo) — a view of a channels-last buffer — and the cache.
+    The bias rides in the matrix product: the patch matrix gets a column of ones and the weight
+    matrix a row b, so z = [cols 1] @ [w; b] needs no extra pass over z (and backward gets
+    ∂C/∂b from the same product as ∂C/∂w).
+    """
+    _check_conv_shapes(x, w, b, stride)
+    xp = array_module(x)
+    m, c, h, wd = x.shape
+    n_maps, _, kh, kw = w.shape
+    ho, wo = conv_output_size(h, kh, stride), conv_output_size(wd, kw, stride)
+    n_rows, n_cols = m * ho * wo, kh * kw * c
+    extra = 0 if b is None else 1
+    win = _windows(_channels_last(x), kh, kw, stride)             # (m, ho, wo, kh, kw, c) view
+    dtype = xp.result_type(x.dtype, w.dtype)
+    if c == 1:
+        # One channel: the longest contiguous runs go along w, so fill colsᵀ row by row (kh·kw
+        # rows of m·ho·wo numbers); the product then reads it transposed, for free.
+        cols_t = xp.empty((n_cols + extra, n_rows), dtype=dtype)
+        cols_t[:n_cols].reshape(kh, kw, c, m, ho, wo)[...] = win.transpose(3, 4, 5, 0, 1, 2)
+        cols = cols_t.T                                            # (m·ho·wo, kh·kw·c [+ 1])
+    else:
+        # Several channels: each row is one window, copied as kh runs of kw·c contiguous numbers.
+        cols = xp.empty((n_rows, n_cols + extra), dtype=dtype)
+        isz = cols.itemsize
+        row = (n_cols + extra) * isz
+        dest = xp.lib.stride_tricks.as_strided(                    # cols[:, :n_cols] as (m, ho, wo, kh, kw, c)
+            cols, (m, ho, wo, kh, kw, c), (ho * wo * row, wo * row, row, kw * c * isz, c * isz, isz))
+        dest[...] = win
+    if extra:
+        cols[:, n_cols] = 1                                        # the bias "input"
+    w_mat = xp.empty((n_cols + extra, n_maps), dtype=w.dtype)      # (kh·kw·c [+ 1], n_maps), small
+    w_mat[:n_cols] = w.transpose(2, 3, 1, 0).reshape(n_cols, n_maps)
+    if extra:
+        w_mat[n_cols] = b
+    z = cols @ w_mat                                               # (m·ho·wo, n_maps): the one product
+    z = _channels_first(z.reshape(m, ho, wo, n_maps))              # (m, n_maps, ho, wo) view
+    return z, ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), int(stride), bool(extra))
+
+
+def conv_backward(dz, cache: ConvCache, need_dx: bool = True):
+    """Gradients of a convolution from δ = ∂C/∂z, shape (m, n_maps, ho, wo).
+
+    Returns (dx, dw, db) with dx (m, c, h, w) (None when ``need_dx`` is False), dw like w and db
+    (n_maps,) (None when the forward pass had no bias). The weights are shared, so each gradient
+    is a sum over positions (BP3, BP4 with shared weights):
+    ∂C/∂b_j = Σ_{y,x} δ_j[y, x] and ∂C/∂w_j = Σ_{y,x} a_in(window at y, x) ⊙ δ_j[y, x].
+    """
+    xp = array_module(dz)
+    m, c, h, wd = cache.x_shape
+    kh, kw = cache.kernel
+    n_cols = kh * kw * c
+    n_maps = cache.w_mat.shape[1]
+    _, _, ho, wo = dz.shape
+    delta = _channels_last(dz).reshape(m * ho * wo, n_maps)        # (m·ho·wo, n_maps), a view if channels-last
+    dw_mat = cache.cols.T @ delta                                  # BP4 and BP3, summed over positions
+    dw = xp.ascontiguousarray(dw_mat[:n_cols].reshape(kh, kw, c, n_maps).transpose(3, 2, 0, 1))
+    db = dw_mat[n_cols].copy() if cache.has_bias else None         # the ones column gives Σ δ
+    if not need_dx:
+        return None, dw, db
+    # BP2 (the wᵀδ half) for every position at once, then col2im: each input pixel collects
+    # the gradient of every window that contains it.
+    dcols = (delta @ cache.w_mat[:n_cols].T).reshape(m, ho, wo, kh, kw, c)
+    dx = _col2im(dcols, (m, h, wd, c), cache.stride)
+    return _channels_first(dx), dw, db
+
+
+def _col2im(dcols, x_shape, s: int):
+    """Sum window gradients (m, ho, wo, kh, kw, c) back onto the channels-last input (m, h, w, c).
+
+    Two passes of strided slice additions instead of kh·kw of them: first over the kernel rows
+    l (each addition moves contiguous runs of kw·c numbers), then over the kernel columns.
+    """
+    xp = array_module(dcols)
+    m, ho, wo, kh, kw, c = dcols.shape
+    _, h, wd, _ = x_shape
+    rows = xp.zeros((m, h, wo, kw, c), dtype=dcols.dtype)          # per output column, summed over l
+    for l in range(kh):
+        rows[:, l:l + s * (ho - 1) + 1:s] += dcols[:, :, :, l]
+    dx = xp.zeros((m, h, wd, c), dtype=dcols.dtype)
+    for j in range(kw):
+        dx[:, :, j:j + s * (wo - 1) + 1:s] += rows[:, :, :, j]
+    return dx
+
+
+def _check_conv_shapes(x, w, b, stride) -> None:
+    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}")
+    if x.ndim != 4:
+        raise ShapeError(f"conv input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
+    if w.ndim != 4:
+        raise ShapeError(f"conv weights must have shape (n_maps, channels, k, k), got shape {tuple(w.shape)}")
+    if x.shape[1] != w.shape[1]:
+        raise ShapeError(
+            f"conv input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the weights expect "
+            f"{w.shape[1]} (shape {tuple(w.shape)})")
+    if x.shape[2] < w.shape[2] or x.shape[3] < w.shape[3]:
+        raise ShapeError(
+            f"a {w.shape[2]}x{w.shape[3]} receptive field does not fit in a "
+            f"{x.shape[2]}x{x.shape[3]} input (valid padding): use a smaller k or a larger input")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ShapeError(f"conv bias must have shape ({w.shape[0]},), one per feature map, got {tuple(b.shape)}")
+
+
+# ----- pooling ------------------------------------------------------------------------------------
+def _pool_view(x, p: int):
+    """(m, c, h, w) → channels-last (m, ho, p, wo, p, c), a view when x is channels-last."""
+    _check_pool_shape(x, p)
+    m, c, h, w = x.shape
+    return _channels_last(x).reshape(m, h // p, p, w // p, p, c)
+
+
+def _check_pool_shape(x, p) -> None:
+    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
+        raise ValueError(f"pool size p must be a positive integer, got {p!r}")
+    if x.ndim != 4:
+        raise ShapeError(f"pooling input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
+    if x.shape[2] % p or x.shape[3] % p:
+        raise ShapeError(
+            f"{p}x{p} pooling needs height and width divisible by {p}, got a {x.shape[2]}x{x.shape[3]} "
+            f"map (input shape {tuple(x.shape)}); change the pool size or the layer before it")
+
+
+def _argmax_step(views):
+    """Elementwise max over ``views`` (equal shapes) and which one won: the first maximum.
+
+    The winner record is a bool array (True: the second view) for two views, else uint8 indices.
+    """
+    xp = array_module(views[0])
+    if len(views) == 1:
+        return views[0].copy(), None
+    if len(views) == 2:
+        return xp.maximum(views[0], views[1]), views[1] > views[0]   # strictly greater: ties keep the first
+    best = views[0].copy()
+    index = xp.zeros(best.shape, dtype=np.uint8)
+    for i, v in enumerate(views[1:], start=1):
+        better = v > best
+        xp.maximum(best, v, out=best)
+        xp.copyto(index, i, where=better)
+    return best, index
+
+
+def _unpool_step(g, win, out):
+    """Send g back through one ``_argmax_step``: out[i] (a list of views) = g where view i won, else 0."""
+    xp = array_module(g)
+    if win is None:
+        out[0][...] = g
+    elif win.dtype == bool:                                        # two views: the second won where True
+        xp.multiply(g, win, out=out[1])
+        xp.subtract(g, out[1], out=out[0])                         # exact: g - g = 0 and g - 0 = g
+    else:
+        for i, o in enumerate(out):
+            xp.multiply(g, win == i, out=o)
+
+
+def maxpool_forward(x, p: int = 2):
+    """Max over each non-overlapping p×p window: x (m, c, h, w) → out (m, c, h/p, w/p).
+
+    The window is reduced over its rows, then over its columns, keeping which unit won each step,
+    so backward sends each window's gradient to exactly ONE unit — the first maximum in row-major
+    order when several tie (as PyTorch does). That is a valid subgradient, and the exact gradient
+    wherever the maximum is unique.
+    """
+    x6 = _pool_view(x, p)                                          # (m, ho, p, wo, p, c)
+    rows, row_win = _argmax_step([x6[:, :, i] for i in range(p)])       # (m, ho, wo, p, c)
+    out, col_win = _argmax_step([rows[:, :, :, j] for j in range(p)])   # (m, ho, wo, c)
+    return _channels_first(out), (tuple(x.shape), p, row_win, col_win)
+
+
+def maxpool_backward(dout, cache):
+    """Route each window's gradient to its winner: dout (m, c, ho, wo) → dx (m, c, h, w)."""
+    x_shape, p, row_win, col_win = cache
+    xp = array_module(dout)
+    g = _channels_last(dout)                                       # (m, ho, wo, c)
+    m, ho, wo, c = g.shape
+    g_rows = xp.empty((m, ho, wo, p, c), dtype=g.dtype)            # back through the columns step
+    _unpool_step(g, col_win, [g_rows[:, :, :, j] for j in range(p)])
+    dx = xp.empty((m, ho, p, wo, p, c), dtype=g.dtype)             # then back through the rows step
+    _unpool_step(g_rows, row_win, [dx[:, :, i] for i in range(p)])
+    return _channels_first(dx.reshape(m, ho * p, wo * p, c))
+
+
+def l2pool_forward(x, p: int = 2, eps: float = 1e-8):
+    """L2 pooling: out = sqrt(Σ_window x² + eps) over non-overlapping p×p windows.
+
+    ``eps`` keeps the derivative x/out finite for an all-zero window.
+    """
+    xp = array_module(x)
+    x6 = _pool_view(x, p)                                          # (m, ho, p, wo, p, c)
+    out = xp.sqrt((x6 * x6).sum(axis=(2, 4)) + eps)                # (m, ho, wo, c)
+    return _channels_first(out), (x6, out, tuple(x.shape))
+
+
+def l2pool_backward(dout, cache):
+    """∂out/∂x = x / out inside each window: dout (m, c, ho, wo) → dx (m, c, h, w)."""
+    x6, out, (m, c, h, w) = cache
+    scale = (_channels_last(dout) / out)[:, :, None, :, None, :]   # (m, ho, 1, wo, 1, c)
+    dx = x6 * scale                                                # (m, ho, p, wo, p, c)
+    return _channels_first(dx.reshape(m, h, w, c))
+
+
+# ----- layers -------------------------------------------------------------------------------------
+def _positive_int(name: str, value: Any) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _image_shape(shape: Any, layer: str) -> tuple[int, int, int]:
+    """Validate a per-sample (channels, height, width) shape."""
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ShapeError(
+            f"{layer} needs a per-sample input shape (channels, height, width), e.g. (1, 28, 28) for "
+            f"MNIST; got {shape or 'nothing usable'}")
+    return shape  # type: ignore[return-value]
+
+
+def _resolve_input_shape(given, incoming, layer: str) -> tuple[int, int, int]:
+    """The (c, h, w) a layer works on: its own input_shape if given (the first layer: the network
+    may hand it a flat (784,)), else the previous layer's output shape."""
+    if given is not None:
+        if int(np.prod(incoming)) != int(np.prod(given)):
+            raise ShapeError(
+                f"{layer} was given input_shape={tuple(given)} ({int(np.prod(given))} values per sample) "
+                f"but receives inputs of shape {tuple(incoming)}")
+        return _image_shape(given, layer)
+    if len(tuple(incoming)) != 3:
+        raise ShapeError(
+            f"{layer} receives per-sample inputs of shape {tuple(incoming)}; a conv or pooling layer needs "
+            f"(channels, height, width): give the first layer input_shape=(1, 28, 28)")
+    return _image_shape(incoming, layer)
+
+
+def _as_images(a_in, input_shape, layer: str):
+    """Accept (m, c, h, w) or flat rows (m, c·h·w); return the (m, c, h, w) array."""
+    if a_in.ndim == 4 and tuple(a_in.shape[1:]) == tuple(input_shape):
+        return a_in
+    if input_shape is not None and a_in.ndim >= 2 and int(np.prod(a_in.shape[1:])) == int(np.prod(input_shape)):
+        return a_in.reshape((a_in.shape[0],) + tuple(input_shape))
+    raise ShapeError(
+        f"{layer} expects inputs of shape (m, {', '.join(map(str, input_shape or ('c', 'h', 'w')))}) "
+        f"or flat rows of {int(np.prod(input_shape)) if input_shape else 'c*h*w'} values; "
+        f"got an array of shape {tuple(a_in.shape)}")
+
+
+class _ActivationMixin:
+    """σ and σ' for conv layers (elementwise only: softmax belongs in the Dense output layer)."""
+
+    activation: Activation
+
+    def _set_activation(self, activation) -> None:
+        self.activation = get_activation(activation)
+        if hasattr(self.activation, "backward"):
+            raise ValueError(
+                f"{type(self).__name__} needs an elementwise activation (sigmoid, tanh, relu, identity), "
+                f"got {self.activation.name!r}; put softmax in the Dense output layer")
+
+    def _delta(self, grad_a):
+        # BP2 (the ⊙ σ'(z) half): δ = ∂C/∂a ⊙ σ'(z), elementwise, keeping the channels-last layout.
+        return grad_a * self.activation.prime(self.z, self.a)
+
+
+@register_layer
+class Conv2D(_ActivationMixin, Layer):
+    """Convolutional layer: ``n_maps`` feature maps of k×k local receptive fields, a = σ(w ⊛ a_in + b).
+
+    Shapes: a_in (m, c, h, w) (or flat rows (m, c·h·w), reshaped by ``input_shape``),
+    w (n_maps, c, k, k), b (n_maps,), z and a (m, n_maps, ho, wo) with ho = (h - k)//stride + 1.
+    ``input_shape`` (c, h, w) is needed only for the first layer of a network.
+    """
+
+    kind = "conv2d"
+
+    def __init__(self, n_maps: int, k: int, *, stride: int = 1, activation: str | Activation = "relu",
+                 input_shape: tuple[int, int, int] | None = None, init: str | None = None):
+        super().__init__()
+        self.n_maps = _positive_int("n_maps", n_maps)
+        self.k = _positive_int("kernel size k", k)
+        self.stride = _positive_int("stride", stride)
+        self._set_activation(activation)
+        self.input_shape = None if input_shape is None else _image_shape(input_shape, "Conv2D input_shape")
+        self._given_shape = self.input_shape
+        self.init = init
+
+    def build(self, input_shape, rng, dtype, init):
+        c, h, w = _resolve_input_shape(self._given_shape, input_shape, repr(self))
+        if h < self.k or w < self.k:
+            raise ShapeError(f"{self!r}: a {self.k}x{self.k} receptive field does not fit in a {h}x{w} input")
+        fan_in = c * self.k * self.k  # each hidden neuron sees c·k·k inputs
+        wv, bv = init_params(self.init or init, (self.n_maps, c, self.k, self.k), (self.n_maps,),
+                             fan_in, self.n_maps * self.k * self.k, rng, dtype)
+        self.w = Param("w", wv, regularize=True)
+        self.b = Param("b", bv)
+        self.params = [self.w, self.b]
+        self.input_shape = (c, h, w)
+        self.output_shape = (self.n_maps, conv_output_size(h, self.k, self.stride),
+                             conv_output_size(w, self.k, self.stride))
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        self._check_built()
+        self.in_shape = a_in.shape
+        x = _as_images(a_in, self.input_shape, repr(self))        # (m, c, h, w)
+        z, cache = conv_forward(x, self.w.value, self.b.value, self.stride)  # (m, n_maps, ho, wo)
+        a = self.activation.fn(z)                                  # elementwise: keeps the layout
+        if train:
+            self.cache, self.z, self.a = cache, z, a
+        return a
+
+    def backward(self, grad_a):
+        delta = self._delta(grad_a)                                # (m, n_maps, ho, wo)
+        dx, self.w.grad, self.b.grad = conv_backward(delta, self.cache, self.needs_input_grad)
+        if dx is None:
+            return None
+        return dx.reshape(self.in_shape)
+
+    def _check_built(self) -> None:
+        if not self.params:
+            raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
+
+    def macs_per_sample(self) -> int:
+        n, ho, wo = self.output_shape
+        return n * ho * wo * int(np.prod(self.w.shape[1:]))
+
+    def config(self):
+        return {"n_maps": self.n_maps, "k": self.k, "stride": self.stride, "activation": self.activation.name,
+                "input_shape": None if self._given_shape is None else list(self._given_shape), "init": self.init}
+
+
+class _Pool(Layer):
+    """Shared code of the pooling layers (no parameters)."""
+
+    def __init__(self, p: int = 2):
+        super().__init__()
+        self.p = _positive_int("pool size p", p)
+
+    def build(self, input_shape, rng, dtype, init):
+        c, h, w = _resolve_input_shape(None, input_shape, repr(self))
+        if h % self.p or w % self.p:
+            raise ShapeError(
+                f"{self!r} needs height and width divisible by {self.p}, but receives {h}x{w} maps "
+                f"(shape {(c, h, w)}); change the pool size or the layer before it")
+        self.input_shape, self.output_shape = (c, h, w), (c, h // self.p, w // self.p)
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        self.in_shape = a_in.shape
+        out, cache = self._forward(_as_images(a_in, self.input_shape, repr(self)), self.p)
+        if train:
+            self.cache = cache
+        return out
+
+    def backward(self, grad_a):
+        return self._backward(grad_a, self.cache).reshape(self.in_shape)
+
+    def macs_per_sample(self) -> int:
+        return int(np.prod(self.input_shape)) if self.input_shape else 0
+
+    def config(self):
+        return {"p": self.p}
+
+
+@register_layer
+class MaxPool(_Pool):
+    """Max-pooling over non-overlapping p×p windows (m, c, h, w) → (m, c, h/p, w/p)."""
+
+    kind = "maxpool"
+    _forward = staticmethod(maxpool_forward)
+    _backward = staticmethod(maxpool_backward)
+
+
+@register_layer
+class L2Pool(_Pool):
+    """L2 pooling: the square root of the sum of squares of each p×p window."""
+
+    kind = "l2pool"
+    _forward = staticmethod(l2pool_forward)
+    _backward = staticmethod(l2pool_backward)
+
+
+@register_layer
+class ConvPool(_ActivationMixin, Layer):
+    """The book's ConvPoolLayer: convolution, max-pooling, then bias and activation.
+
+    Exactly the book's (Theano) order: ``a = σ(maxpool(w ⊛ a_in) + b)``. The bias is added after
+    pooling; since it is one constant per map and max-pooling commutes with adding a constant,
+    this equals max-pooling z = w ⊛ a_in + b. With a monotone σ (sigmoid, tanh, ReLU) it also
+    equals maxpool(σ(z)), i.e. Conv2D then MaxPool, but σ runs on p² times fewer numbers.
+    """
+
+    kind = "convpool"
+
+    def __init__(self, n_maps: int, k: int, pool: int = 2, activation: str | Activation = "sigmoid",
+                 input_shape: tuple[int, int, int] | None = None, init: str | None = None):
+        super().__init__()
+        self.n_maps = _positive_int("n_maps", n_maps)
+        self.k = _positive_int("kernel size k", k)
+        self.pool = _positive_int("pool size", pool)
+        self._set_activation(activation)
+        self.input_shape = None if input_shape is None else _image_shape(input_shape, "ConvPool input_shape")
+        self._given_shape = self.input_shape
+        self.init = init
+
+    def build(self, input_shape, rng, dtype, init):
+        c, h, w = _resolve_input_shape(self._given_shape, input_shape, repr(self))
+        if h < self.k or w < self.k:
+            raise ShapeError(f"{self!r}: a {self.k}x{self.k} receptive field does not fit in a {h}x{w} input")
+        hc, wc = h - self.k + 1, w - self.k + 1
+        if hc % self.pool or wc % self.pool:
+            raise ShapeError(
+                f"{self!r}: the {hc}x{wc} feature maps are not divisible by the pool size {self.pool}; "
+                f"change k or pool")
+        wv, bv = init_params(self.init or init, (self.n_maps, c, self.k, self.k), (self.n_maps,),
+                             c * self.k * self.k, self.n_maps * self.k * self.k, rng, dtype)
+        self.w = Param("w", wv, regularize=True)
+        self.b = Param("b", bv)
+        self.params = [self.w, self.b]
+        self.input_shape = (c, h, w)
+        self.output_shape = (self.n_maps, hc // self.pool, wc // self.pool)
+        return self.output_shape
+
+    def forward(self, a_in, *, train: bool = False):
+        if not self.params:
+            raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
+        self.in_shape = a_in.shape
+        x = _as_images(a_in, self.input_shape, repr(self))        # (m, c, h, w)
+        conv_out, conv_cache = conv_forward(x, self.w.value, None)  # (m, n_maps, hc, wc), no bias yet
+        pooled, pool_cache = maxpool_forward(conv_out, self.pool)   # (m, n_maps, ho, wo)
+        z = _channels_first(_channels_last(pooled) + self.b.value)  # bias after pooling, as the book
+        a = self.activation.fn(z)
+        if train:
+            self.caches, self.z, self.a = (conv_cache, pool_cache), z, a
+        return a
+
+    def backward(self, grad_a):
+        conv_cache, pool_cache = self.caches
+        delta = self._delta(grad_a)                                 # δ at the pooled units (m, n_maps, ho, wo)
+        self.b.grad = _channels_last(delta).reshape(-1, self.n_maps).sum(axis=0)  # BP3 over positions
+        d_conv = maxpool_backward(delta, pool_cache)                # δ reaches only each window's maximum
+        dx, self.w.grad, _ = conv_backward(d_conv, conv_cache, self.needs_input_grad)
+        return None if dx is None else dx.reshape(self.in_shape)
+
+    def macs_per_sample(self) -> int:
+        _, h, w = self.input_shape
+        return self.n_maps * (h - self.k + 1) * (w - self.k + 1) * int(np.prod(self.w.shape[1:]))
+
+    def config(self):
+        return {"n_maps": self.n_maps, "k": self.k, "pool": self.pool, "activation": self.activation.name,
+                "input_shape": None if self._given_shape is None else list(self._given_shape), "init": self.init}
