@@ -91,8 +91,8 @@ def expit(z):
 
 # Multi-threaded BLAS helps big matrix products and badly hurts small ones (thread start-up and,
 # on a busy machine, spinning threads): a [784, 30, 10] net at m = 100 trains several times
-# faster on one thread. Training picks the thread count from the work per mini-batch.
-SMALL_WORK_MACS = 2e7
+# faster on one thread, and [784, 100, 10] at m = 100 too. Training picks the thread count from the work per mini-batch.
+SMALL_WORK_MACS = 1e8
 
 
 def blas_threads(n: int | None):

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Each name is a module in this package with register(subparsers).
-COMMANDS = ["train", "evaluate", "reproduce", "data"]
+COMMANDS = ["train", "evaluate", "reproduce", "plot", "data", "perceptron", "baseline", "rnn", "sweep", "ensemble"]
 
 
 class Parser(argparse.ArgumentParser):

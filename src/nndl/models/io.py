@@ -41,6 +41,9 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -156,6 +159,9 @@ def _load_network(zf: zipfile.ZipFile, meta: dict, path: str):
 def load(path: str):
     """Load a network saved with ``save`` (or a checkpoint). Raises ModelFileError if damaged."""
     zf, meta = _open(path)
+    if meta.get("kind") == "charrnn":
+        zf.close()
+        raise ModelFileError(f"{path} is a character RNN; load it with nndl.charrnn.CharRNN.load")
     with zf:
         net = _load_network(zf, meta, os.fspath(path))
     net.metadata = meta.get("metadata", {})

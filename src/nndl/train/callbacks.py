@@ -46,8 +46,9 @@ class Monitor(Callback):
     because each costs a pass over its data). Costs include the regularisation term, as in the book."""
 
     def __init__(self, training_data=None, evaluation_data=None, *, training_cost: bool = False,
-                 training_accuracy: bool = False, evaluation_cost: bool = False, evaluation_accuracy: bool = True):
-        self.training_data, self.evaluation_data = training_data, evaluation_data
+                 training_accuracy: bool = False, evaluation_cost: bool = False, evaluation_accuracy: bool = True,
+                 test_data=None):
+        self.training_data, self.evaluation_data, self.test_data = training_data, evaluation_data, test_data
         self.flags = {"training_cost": training_cost and training_data is not None,
                       "training_accuracy": training_accuracy and training_data is not None,
                       "evaluation_cost": evaluation_cost and evaluation_data is not None,
@@ -62,6 +63,8 @@ class Monitor(Callback):
                 logs[f"{which}_accuracy"] = net.accuracy(data)
                 logs[f"{which}_correct"] = int(round(logs[f"{which}_accuracy"] * len(data[1])))
                 logs[f"{which}_size"] = len(data[1])
+        if self.test_data is not None:  # chapter 6 reports test accuracy at the best validation epoch
+            logs["test_accuracy"] = net.accuracy(self.test_data)
 
 
 class BatchMonitor(Callback):
@@ -239,7 +242,7 @@ class PrintProgress(Callback):
 class MetricsLog(Callback):
     """Append one JSON object per epoch to ``path`` (the ``--metrics`` file)."""
 
-    KEYS = ("epoch", "eta", *MONITOR_KEYS, "seconds")
+    KEYS = ("epoch", "eta", *MONITOR_KEYS, "test_accuracy", "seconds")
 
     def __init__(self, path: str, append: bool = False):
         self.path = os.fspath(path)

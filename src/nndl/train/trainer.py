@@ -37,7 +37,7 @@ class History(Callback):
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         self.records.append(dict(logs))
 
-    COLUMNS = ("epoch", "eta", "seconds", *MONITOR_KEYS)
+    COLUMNS = ("epoch", "eta", "seconds", "test_accuracy", *MONITOR_KEYS)
 
     def __getattr__(self, key: str) -> list:
         if key not in History.COLUMNS:
@@ -160,16 +160,17 @@ class Trainer:
 
 def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | None = None, *,
         optimizer: Optimizer | str | None = None, lmbda: float = 0.0, regularization: str = "l2",
-        evaluation_data=None, monitor_evaluation_accuracy: bool = True, monitor_evaluation_cost: bool = False,
+        evaluation_data=None, test_data=None, monitor_evaluation_accuracy: bool = True, monitor_evaluation_cost: bool = False,
         monitor_training_accuracy: bool = False, monitor_training_cost: bool = False,
         callbacks: Iterable[Callback] = (), seed: int | None = None, verbose: bool = False,
         progress: bool | None = None, metrics: str | None = None, checkpoint: str | None = None,
         resume: str | None = None, augment: Callable | None = None, threads: int | None = None,
-        **optimizer_kwargs: Any) -> History:
+        train_config: dict | None = None, **optimizer_kwargs: Any) -> History:
     """Train ``network`` with mini-batch gradient descent; return its History.
 
     ``training_data`` and ``evaluation_data`` are (x, y) pairs: x (n, n_in) or (n, c, h, w),
-    y labels (n,) or target rows (n, n_out). ``optimizer`` is an Optimizer or a name (sgd,
+    y labels (n,) or target rows (n, n_out). ``test_data``, if given, is measured every epoch as
+    ``test_accuracy`` (never used for any decision). ``optimizer`` is an Optimizer or a name (sgd,
     momentum, nesterov, adam, rmsprop; default sgd) built with ``eta``, ``lmbda``,
     ``regularization`` and ``optimizer_kwargs`` (e.g. ``mu=0.9``). The shuffling seed defaults to
     the network's seed. ``checkpoint`` saves the state to that directory after every epoch;
@@ -186,7 +187,7 @@ def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | 
     cbs: list[Callback] = [Monitor(training_data, evaluation_data,
                                    training_cost=monitor_training_cost, training_accuracy=monitor_training_accuracy,
                                    evaluation_cost=monitor_evaluation_cost,
-                                   evaluation_accuracy=monitor_evaluation_accuracy)]
+                                   evaluation_accuracy=monitor_evaluation_accuracy, test_data=test_data)]
     cbs += list(callbacks)
     if metrics:
         cbs.append(MetricsLog(metrics, append=bool(resume)))
@@ -199,6 +200,7 @@ def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | 
     if progress:
         cbs.append(ProgressBar(math.ceil(len(training_data[0]) / mini_batch_size)))
     trainer = Trainer(network, opt, cbs, seed=network.seed if seed is None else seed, augment=augment)
+    trainer.train_config = train_config or {}
     if resume:
         from ..models.io import load_checkpoint_into
 
