@@ -78,7 +78,7 @@ def run_trial(trial: dict, data_dir: str | None = None) -> dict:
 
     The result holds the trial's keys, the accuracies of ``recipes.run`` (``best_validation_accuracy``,
     ``test_accuracy_at_best_validation``, ... ), ``seconds`` (training time), ``wall_seconds`` (with
-    data loading) and ``worker`` (host and pid). BLAS is limited to ``trial["blas_threads"]``
+    data loading) and ``worker`` (host, pid and the BLAS threads it trained with). BLAS is limited to ``trial["blas_threads"]``
     threads (default 1) so that parallel trials do not fight over cores.
     """
     from .backend import blas_threads
@@ -91,6 +91,7 @@ def run_trial(trial: dict, data_dir: str | None = None) -> dict:
     resume = checkpoint if checkpoint and os.path.exists(os.path.join(checkpoint, Checkpoint.FILENAME)) else None
     result = {k: v for k, v in trial.items() if k != "blas_threads"}
     with blas_threads(trial.get("blas_threads") or 1):
+        threads = _blas_thread_count()
         try:
             out = run(trial["settings"], trial["seed"], data_dir=data_dir, save=trial.get("save"),
                       checkpoint=checkpoint, resume=resume)
@@ -98,8 +99,16 @@ def run_trial(trial: dict, data_dir: str | None = None) -> dict:
             out = {"error": f"{type(exc).__name__}: {exc}"}
     result.update({k: out[k] for k in (*RESULT_KEYS, "error") if k in out})
     result["wall_seconds"] = round(time.perf_counter() - start, 2)
-    result["worker"] = {"host": socket.gethostname(), "pid": os.getpid()}
+    result["worker"] = {"host": socket.gethostname(), "pid": os.getpid(), "blas_threads": threads}
     return result
+
+
+def _blas_thread_count() -> int | None:
+    """The BLAS thread count in force here (None if threadpoolctl sees no BLAS)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return max(counts) if counts else None
 
 
 # ----- executors --------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""Ensembles (chapter 6's plurality vote): the vote, and members trained in parallel, saved,
+resumed, and reported through `nndl ensemble` and `nndl reproduce`'s ensemble runner."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+
+import nndl
+from nndl.ensemble import Ensemble, member_trials, reproduce_ensemble, train_ensemble
+from nndl.executors import read_jsonl, run_trial
+from nndl.recipes import settings_from
+
+SMALL = {"sizes": [784, 10, 10], "train_size": 500, "epochs": 1, "validation_size": 1000}
+
+
+class FixedNet:
+    """A member whose predictions are given: enough to specify the vote exactly."""
+
+    def __init__(self, labels, proba, n_classes=3):
+        self.labels, self.proba, self.n_classes = np.array(labels), np.array(proba, dtype=float), n_classes
+
+    def predict(self, x):
+        return self.labels
+
+    def predict_proba(self, x):
+        return self.proba
+
+
+def test_plurality_vote_with_ties_broken_by_summed_probabilities():
+    p = [[0.6, 0.3, 0.1], [0.1, 0.2, 0.7]]
+    a = FixedNet([0, 2], p)
+    b = FixedNet([0, 1], [[0.5, 0.4, 0.1], [0.1, 0.5, 0.4]])
+    c = FixedNet([1, 1], [[0.4, 0.5, 0.1], [0.2, 0.3, 0.5]])
+    x = np.zeros((2, 4))
+    np.testing.assert_array_equal(Ensemble([a, b, c]).votes(x), [[2, 1, 0], [0, 2, 1]])
+    np.testing.assert_array_equal(Ensemble([a, b, c]).predict(x), [0, 1])          # plurality
+    # Sample 1 ties 1-1 between classes 2 (a) and 1 (b); summed probabilities: class 1 0.7, class 2 1.1.
+    np.testing.assert_array_equal(Ensemble([a, b]).predict(x), [0, 2])
+    np.testing.assert_array_equal(Ensemble([b, a]).predict(x), [0, 2])             # order does not matter
+    assert Ensemble([a, b, c]).accuracy((x, [0, 2])) == 0.5
+    with pytest.raises(ValueError, match="at least one"):
+        Ensemble([])
+    with pytest.raises(ValueError, match="number of classes"):
+        Ensemble([a, FixedNet([0, 1], p, n_classes=10)])
+
+
+class InlineExecutor:
+    """Trains members in this process and counts them (the pool path is tested above)."""
+
+    workers = 1
+
+    def __init__(self):
+        self.ran = []
+
+    def imap_unordered(self, trials, data_dir):
+        for t in trials:
+            self.ran.append(t["seed"])
+            yield run_trial(t, data_dir)
+
+    def close(self):
+        pass
+
+
+def test_cli_trains_members_in_parallel_saves_them_and_reports_the_vote(tmp_path, capsys):
+    from nndl.cli import ensemble as ensemble_cli
+
+    parser = argparse.ArgumentParser()
+    ensemble_cli.register(parser.add_subparsers())
+    # The folder nndl reproduce would use for seed 0 of a recipe "test-ensemble" (checked below).
+    out = str(tmp_path / "test-ensemble" / "seed0")
+    args = parser.parse_args(["ensemble", "--recipe", "ch3-ce-30", "--epochs", "1", "--train-size", "500",
+                              "--members", "3", "--workers", "2", "--out", out, "--quiet"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    report = json.load(open(os.path.join(out, "ensemble.json")))
+    assert report["executed"] == 3 and [m["seed"] for m in report["members"]] == [0, 1, 2]
+    assert report["settings"]["cost"] == "cross-entropy" and report["settings"]["epochs"] == 1
+    nets = [nndl.load(os.path.join(out, f"member{k}.npz")) for k in range(3)]
+    _, _, test = nndl.data.load_mnist()
+    for m, net in zip(report["members"], nets):
+        assert m["test_accuracy"] == net.accuracy(test) and 0.3 < m["test_accuracy"] < 1.0
+        assert m["errors"] == round((1 - m["test_accuracy"]) * len(test[1]))
+        assert f"member {m['member']} (seed {m['seed']}): test accuracy {100 * m['test_accuracy']:.2f}%" in printed
+    assert not np.array_equal(nets[0].get_weights()[0], nets[1].get_weights()[0])       # different seeds
+    assert report["vote_accuracy"] == Ensemble(nets).accuracy(test)
+    assert f"plurality vote of 3: test accuracy {100 * report['vote_accuracy']:.2f}%" in printed
+
+    # nndl reproduce's runner for kind = "ensemble": seed 0 uses member seeds 0..2, as the CLI did, with
+    # the same settings (recipe + overrides), so it finds all three members finished and trains nothing.
+    recipe = {"id": "test-ensemble", "kind": "ensemble", "members": "ch3-ce-30", "n_members": 3}
+    overrides = {"epochs": 1, "train_size": 500}
+    res = reproduce_ensemble(recipe, seed=0, out=str(tmp_path), overrides=overrides, data_dir=None, verbose=False)
+    assert res["measured"] == report["vote_accuracy"] and res["epochs_run"] == 1 and res["seconds"] > 0
+    assert res["member_accuracies"] == [m["test_accuracy"] for m in report["members"]]
+    assert json.load(open(os.path.join(out, "ensemble.json")))["executed"] == 0
+
+    # A member whose file is gone is trained again, and only that one, with the same seed and result.
+    os.remove(os.path.join(out, "member1.npz"))
+    inline = InlineExecutor()
+    again = train_ensemble(report["settings"], 3, out=out, executor=inline)
+    assert inline.ran == [1] and again["skipped"] == 2
+    assert again["vote_accuracy"] == report["vote_accuracy"]
+    assert len(read_jsonl(os.path.join(out, "members.jsonl"))) == 4
+
+
+def test_member_trials_have_distinct_ids_paths_and_checkpoints(tmp_path):
+    trials = member_trials(settings_from(SMALL), 3, str(tmp_path), first_seed=10)
+    assert [t["seed"] for t in trials] == [10, 11, 12] and len({t["id"] for t in trials}) == 3
+    assert [os.path.basename(t["save"]) for t in trials] == ["member0.npz", "member1.npz", "member2.npz"]
+    assert all(os.path.isabs(t["save"]) and t["id"] in t["checkpoint"] for t in trials)
+    with pytest.raises(ValueError, match="at least 1 member"):
+        member_trials(settings_from(SMALL), 0, str(tmp_path))
+
+
+def test_reproduce_runner_refuses_a_recipe_without_members(tmp_path):
+    with pytest.raises(ValueError, match="members"):
+        reproduce_ensemble({"id": "x"}, seed=0, out=str(tmp_path), overrides={}, data_dir=None, verbose=False)
