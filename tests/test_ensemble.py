@@ -114,6 +114,27 @@ def test_member_trials_have_distinct_ids_paths_and_checkpoints(tmp_path):
         member_trials(settings_from(SMALL), 0, str(tmp_path))
 
 
+def test_a_member_cut_off_mid_training_resumes_from_its_checkpoint_and_ends_identical(tmp_path):
+    from nndl.recipes import run
+
+    settings = settings_from({**SMALL, "epochs": 2, "eta": 3.0})
+    whole = run_trial(member_trials(settings, 1, str(tmp_path / "whole"))[0], None)
+    trial = member_trials(settings, 1, str(tmp_path / "cut"))[0]
+    # The same member killed after its first epoch: its checkpoint holds epoch 0 of the same run.
+    run({**settings, "epochs": 1}, trial["seed"], checkpoint=trial["checkpoint"])
+    resumed = run_trial(trial, None)
+    assert resumed["epochs_run"] == 2
+    a, b = nndl.load(whole["save"]), nndl.load(resumed["save"])
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    # And the checkpoint really is where it continues from: one left by another seed's first epoch
+    # gives different final weights than training from scratch would.
+    other = member_trials(settings, 1, str(tmp_path / "other"))[0]
+    run({**settings, "epochs": 1}, 7, checkpoint=other["checkpoint"])
+    continued = nndl.load(run_trial(other, None)["save"])
+    assert not np.array_equal(continued.get_weights()[0], a.get_weights()[0])
+
+
 def test_reproduce_runner_refuses_a_recipe_without_members(tmp_path):
     with pytest.raises(ValueError, match="members"):
         reproduce_ensemble({"id": "x"}, seed=0, out=str(tmp_path), overrides={}, data_dir=None, verbose=False)
