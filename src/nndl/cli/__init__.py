@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Each name is a module in this package with register(subparsers).
-COMMANDS = ["train", "evaluate", "reproduce", "plot", "data", "perceptron", "baseline", "rnn", "sweep", "ensemble"]
+COMMANDS = ["train", "evaluate", "reproduce", "lr-find", "plot", "data", "perceptron", "baseline", "rnn", "sweep", "ensemble"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subparsers.required = True
     for name in COMMANDS:
-        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+        importlib.import_module(f"{__name__}.{name.replace('-', '')}").register(subparsers)
     return parser
 
 

@@ -10,7 +10,8 @@ from .common import add_data_dir, int_list, non_negative_float, non_negative_int
 FLAG_SETTINGS = ("sizes", "activation", "output_activation", "cost", "init", "output_encoding", "epochs",
                  "mini_batch_size", "eta", "lmbda", "regularization", "optimizer", "mu", "dropout", "train_size",
                  "validation_size", "digits", "expand", "evaluate_on", "early_stopping", "schedule",
-                 "schedule_patience", "schedule_factor", "schedule_floor", "max_norm", "dataset", "dtype", "device",
+                 "schedule_patience", "schedule_factor", "schedule_floor", "max_norm", "clip_norm",
+                 "monitor_every", "monitor_size", "dataset", "dtype", "device",
                  "threads", "monitor")
 
 
@@ -36,9 +37,11 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eta", type=positive_float, help="learning rate η")
     g.add_argument("--lmbda", type=non_negative_float, help="regularisation parameter λ")
     g.add_argument("--regularization", choices=[r for r in REGULARIZATIONS if r != "none"])
-    g.add_argument("--optimizer", choices=list(OPTIMIZERS))
+    g.add_argument("--optimizer", choices=[*OPTIMIZERS, "cg", "lbfgs"],
+                   help="cg and lbfgs are full-batch (scipy); --epochs then counts their iterations")
     g.add_argument("--mu", type=non_negative_float, help="momentum coefficient μ")
-    g.add_argument("--max-norm", type=positive_float)
+    g.add_argument("--max-norm", type=positive_float, help="cap each unit's incoming weight norm")
+    g.add_argument("--clip-norm", type=positive_float, help="clip each gradient to this global norm")
     g.add_argument("--early-stopping", type=positive_int, metavar="N", help="stop after N epochs without improvement")
     g.add_argument("--schedule", choices=["plateau", "step", "exponential"])
     g.add_argument("--schedule-patience", type=positive_int)
@@ -51,6 +54,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--digits", type=int_list, help="train and evaluate on these digits only, e.g. 0,1")
     g.add_argument("--expand", choices=["shift4"], help="the book's 250,000 one-pixel-shifted images")
     g.add_argument("--evaluate-on", choices=["test", "validation"], help="data monitored each epoch")
+    g.add_argument("--monitor-every", type=positive_int, metavar="N",
+                   help="the book's quick check: accuracy on a few validation images every N training images")
+    g.add_argument("--monitor-size", type=positive_int, metavar="K", help="validation images for --monitor-every")
     g.add_argument("--monitor", type=lambda s: [k.strip().replace("-", "_") for k in s.split(",") if k.strip()],
                    help="comma list of training_cost, training_accuracy, evaluation_cost, evaluation_accuracy")
     g = p.add_argument_group("machine")

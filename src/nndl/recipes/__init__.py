@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "schedule_factor": 0.5,
     "schedule_floor": 1 / 128,
     "max_norm": None,
+    "clip_norm": None,           # rescale each mini-batch gradient to this global norm (RNNs)
+    "monitor_every": None,       # the book's heuristic: accuracy on a few validation images
+    "monitor_size": 100,         #   every `monitor_every` training images
     "dataset": "mnist",
     "dtype": "float32",
     "device": "cpu",
@@ -128,7 +131,7 @@ def build_network(settings: dict, seed: int | None = None):
                   "dtype": settings["dtype"], "output_encoding": settings["output_encoding"]}
         net = network_from_config(config, "settings")
         net = Network(net.layers, settings["cost"], seed=seed, init=settings["init"], dtype=settings["dtype"],
-                      output_encoding=settings["output_encoding"])
+                      output_encoding=settings["output_encoding"], n_classes=_n_classes(settings))
         return net
     sizes = [int(s) for s in settings["sizes"]]
     if len(sizes) < 2 or min(sizes) < 1:
@@ -140,13 +143,20 @@ def build_network(settings: dict, seed: int | None = None):
         if settings["dropout"] and i < len(sizes) - 2:
             layers.append(Dropout(settings["dropout"]))
     return Network(layers, settings["cost"], seed=seed, init=settings["init"], dtype=settings["dtype"],
-                   output_encoding=settings["output_encoding"])
+                   output_encoding=settings["output_encoding"], n_classes=_n_classes(settings))
 
 
-def _callbacks(settings: dict) -> list:
-    from ..train import EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
+def _n_classes(settings: dict) -> int | None:
+    """Binary outputs need telling how many classes the bits stand for (the ten digits)."""
+    return 10 if settings["output_encoding"] == "binary" else None
+
+
+def _callbacks(settings: dict, validation) -> list:
+    from ..train import BatchMonitor, EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
 
     cbs: list = []
+    if settings["monitor_every"]:
+        cbs.append(BatchMonitor(validation, every=int(settings["monitor_every"]), size=int(settings["monitor_size"])))
     if settings["early_stopping"]:
         cbs.append(EarlyStopping(patience=int(settings["early_stopping"])))
     schedule = settings["schedule"]
@@ -173,7 +183,7 @@ def _monitor_flags(settings: dict) -> dict:
 
 def _optimizer_kwargs(settings: dict) -> dict:
     kwargs: dict = {"lmbda": settings["lmbda"], "regularization": settings["regularization"],
-                    "max_norm": settings["max_norm"]}
+                    "max_norm": settings["max_norm"], "clip_norm": settings["clip_norm"]}
     if settings["optimizer"] in ("momentum", "nesterov"):
         kwargs["mu"] = settings["mu"]
     return kwargs
@@ -201,9 +211,12 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
         from ..data import augment as augment_fn
         augment = augment_fn
     start = time.perf_counter()
+    if settings["optimizer"] in FULL_BATCH:
+        history = _fit_full_batch(net, settings, training, validation if on_validation else test, verbose)
+        return summarize(history, settings, seed, time.perf_counter() - start, net)
     history = fit(net, training, settings["epochs"], settings["mini_batch_size"], settings["eta"],
                   optimizer=settings["optimizer"], evaluation_data=validation if on_validation else test,
-                  test_data=test if on_validation else None, callbacks=_callbacks(settings),
+                  test_data=test if on_validation else None, callbacks=_callbacks(settings, validation),
                   seed=seed, verbose=verbose, progress=progress, metrics=metrics, checkpoint=checkpoint,
                   resume=resume, augment=augment, threads=settings["threads"],
                   train_config={"settings": settings, "seed": seed}, **_monitor_flags(settings),
@@ -212,6 +225,22 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     if save:
         net.save(save, settings=settings, seed=seed)
     return summarize(history, settings, seed, seconds, net)
+
+
+FULL_BATCH = ("cg", "lbfgs")
+
+
+def _fit_full_batch(net, settings: dict, training, evaluation, verbose: bool):
+    """CG or L-BFGS on the whole training set; ``epochs`` counts scipy iterations."""
+    from ..train.fullbatch import fit_full_batch
+
+    def show(rec: dict) -> None:
+        if verbose:
+            print(f"Iteration {rec['iteration']}: cost {rec['training_cost']:.4f}, "
+                  f"accuracy {rec.get('evaluation_accuracy', float('nan')):.2%}, {rec['seconds']:.1f} s", flush=True)
+
+    return fit_full_batch(net, training, method=settings["optimizer"], iterations=int(settings["epochs"]),
+                          lmbda=settings["lmbda"], evaluation_data=evaluation, on_record=show)
 
 
 def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> dict:
