@@ -7,8 +7,8 @@ import pytest
 
 import nndl
 from nndl.errors import ShapeError
-from nndl.nn.conv import (ConvPool, Conv2D, L2Pool, MaxPool, conv_backward, conv_forward, l2pool_forward,
-                          maxpool_backward, maxpool_forward)
+from nndl.nn.conv import (ConvPool, Conv2D, L2Pool, MaxPool, conv_backward, conv_forward, convpool_backward,
+                          convpool_forward, l2pool_forward, maxpool_backward, maxpool_forward)
 from nndl.nn.gradcheck import check_layer
 from nndl.nn.layers import LAYER_TYPES
 
@@ -252,3 +252,32 @@ def test_small_conv_net_learns_mnist_subset(mnist):
                        cost="log-likelihood", seed=1, init="he")
     net.fit((x[:5000], y[:5000]), epochs=2, mini_batch_size=10, eta=0.1, monitor_evaluation_accuracy=False)
     assert net.accuracy(test) >= 0.95
+
+
+def test_maxpool_tie_winner_is_first_in_column_major_order():
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = 1.0                                # two maxima: (row 0, col 1) and (row 1, col 0)
+    out, cache = maxpool_forward(x, 2)
+    dx = maxpool_backward(np.ones(out.shape), cache)
+    np.testing.assert_array_equal(dx[0, 0], [[0.0, 0.0], [1.0, 0.0]])  # the leftmost column wins
+    cp = built(ConvPool(1, 1, pool=2, activation="identity"), (1, 2, 2))
+    cp.w.value[...] = 1.0
+    cp.forward(x, train=True)
+    np.testing.assert_array_equal(cp.backward(np.ones((1, 1, 1, 1)))[0, 0], dx[0, 0] * cp.w.value[0, 0])
+
+
+@pytest.mark.parametrize("p, shape", [(2, (2, 10, 8)), (3, (1, 8, 11))])
+def test_convpool_functions_equal_conv_then_pool_plus_bias(rng, p, shape):
+    x = rng.standard_normal((3,) + shape)
+    w, b = rng.standard_normal((4, shape[0], 3, 3)), rng.standard_normal(4)
+    z, cache = convpool_forward(x, w, b, p)
+    conv, conv_cache = conv_forward(x, w, None)
+    pooled, pool_cache = maxpool_forward(conv, p)
+    np.testing.assert_allclose(z, pooled + b[None, :, None, None], rtol=1e-12, atol=1e-12)
+    dz = rng.standard_normal(z.shape)
+    dx, dw, db = convpool_backward(dz, cache)
+    dx2, dw2, _ = conv_backward(maxpool_backward(dz, pool_cache), conv_cache)
+    np.testing.assert_allclose(dx, dx2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dw, dw2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), rtol=1e-12)
+    assert convpool_backward(dz, cache, need_dx=False)[0] is None

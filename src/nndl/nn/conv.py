@@ -47,7 +47,7 @@ from .layers import Layer, Param, register_layer
 
 __all__ = [
     "Conv2D", "ConvPool", "L2Pool", "MaxPool",
-    "conv_forward", "conv_backward", "conv_output_size",
+    "conv_forward", "conv_backward", "conv_output_size", "convpool_forward", "convpool_backward",
     "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
 ]
 
@@ -68,20 +68,68 @@ def conv_output_size(size: int, k: int, stride: int) -> int:
     return (size - k) // stride + 1
 
 
-def _windows(x, kh: int, kw: int, stride: int):
-    """Every kh×kw window of channels-last ``x`` (m, h, w, c): a view (m, ho, wo, kh, kw, c), no copy.
+def _windows(x, kh: int, kw: int, stride: int, phase: int = 1):
+    """Every kh×kw window of channels-last ``x`` (m, h, w, c), as a view, no copy:
+    (m, phase, phase, ho/phase, wo/phase, kh, kw, c).
 
-    The view ``numpy.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::s, ::s]``
-    gives (with its axes reordered), built directly with ``as_strided``: the same code serves CuPy,
-    and it skips sliding_window_view's argument checks (tens of µs a call, noticeable at m = 10).
-    Only read from it: its windows overlap.
+    With ``phase = 1`` this is ``numpy.lib.stride_tricks.sliding_window_view(x, (kh, kw),
+    axis=(1, 2))[:, ::s, ::s]`` with its axes reordered, built directly with ``as_strided``: the
+    same code serves CuPy, and it skips sliding_window_view's checks (tens of µs, noticeable at
+    m = 10). With ``phase = p`` the output positions (y, x) = (p·y' + i, p·x' + j) are grouped by
+    their place (i, j) in a p×p pooling window. Only read from it: the windows overlap.
     """
     xp = array_module(x)
     m, h, w, c = x.shape
     ho, wo = conv_output_size(h, kh, stride), conv_output_size(w, kw, stride)
     sm, sh, sw, sc = x.strides
+    sy, sx = sh * stride, sw * stride
     return xp.lib.stride_tricks.as_strided(
-        x, (m, ho, wo, kh, kw, c), (sm, sh * stride, sw * stride, sh, sw, sc))
+        x, (m, phase, phase, ho // phase, wo // phase, kh, kw, c),
+        (sm, sy, sx, sy * phase, sx * phase, sh, sw, sc))
+
+
+def _im2col(x, kh: int, kw: int, stride: int, bias: bool, phase: int = 1):
+    """The patch matrix of x (m, c, h, w): one row per output position, holding the kh·kw·c
+    inputs its receptive field sees (the a_in of BP4), plus a column of ones when ``bias``.
+
+    Rows run over (m, y, x) — or over (m, i, j, y', x') with ``phase = p``, see ``_windows``.
+    Shape (rows, kh·kw·c [+ 1]); the one copy of the forward pass.
+    """
+    xp = array_module(x)
+    m, c = x.shape[:2]
+    win = _windows(_channels_last(x), kh, kw, stride, phase)      # (m, p, p, ho', wo', kh, kw, c) view
+    _, p, _, hq, wq = win.shape[:5]
+    n_rows, n_cols, extra = m * p * p * hq * wq, kh * kw * c, int(bias)
+    if c == 1:
+        # One channel: the longest runs go along x, so fill colsᵀ row by row (kh·kw rows of
+        # m·ho·wo numbers); the matrix product then reads it transposed, for free.
+        cols_t = xp.empty((n_cols + extra, n_rows), dtype=x.dtype)
+        cols_t[:n_cols].reshape(kh, kw, c, m, p, p, hq, wq)[...] = win.transpose(5, 6, 7, 0, 1, 2, 3, 4)
+        cols = cols_t.T
+    else:
+        # Several channels: each row is one window, copied as kh runs of kw·c contiguous numbers.
+        cols = xp.empty((n_rows, n_cols + extra), dtype=x.dtype)
+        isz = cols.itemsize
+        row = (n_cols + extra) * isz
+        dest = xp.lib.stride_tricks.as_strided(                   # cols[:, :n_cols] as the window view
+            cols, win.shape, (p * p * hq * wq * row, p * hq * wq * row, hq * wq * row, wq * row, row,
+                              kw * c * isz, c * isz, isz))
+        dest[...] = win
+    if bias:
+        cols[:, n_cols] = 1                                       # the bias's "input"
+    return cols
+
+
+def _weight_matrix(w, b):
+    """w (n_maps, c, kh, kw) [and b] as one (kh·kw·c [+ 1], n_maps) matrix matching ``_im2col``."""
+    xp = array_module(w)
+    n_maps, c, kh, kw = w.shape
+    n_cols = kh * kw * c
+    w_mat = xp.empty((n_cols + (b is not None), n_maps), dtype=w.dtype)
+    w_mat[:n_cols] = w.transpose(2, 3, 1, 0).reshape(n_cols, n_maps)
+    if b is not None:
+        w_mat[n_cols] = b
+    return w_mat
 
 
 class ConvCache(NamedTuple):
@@ -106,37 +154,14 @@ def conv_forward(x, w, b=None, stride: int = 1):
     ∂C/∂b from the same product as ∂C/∂w).
     """
     _check_conv_shapes(x, w, b, stride)
-    xp = array_module(x)
     m, c, h, wd = x.shape
     n_maps, _, kh, kw = w.shape
     ho, wo = conv_output_size(h, kh, stride), conv_output_size(wd, kw, stride)
-    n_rows, n_cols = m * ho * wo, kh * kw * c
-    extra = 0 if b is None else 1
-    win = _windows(_channels_last(x), kh, kw, stride)             # (m, ho, wo, kh, kw, c) view
-    dtype = xp.result_type(x.dtype, w.dtype)
-    if c == 1:
-        # One channel: the longest contiguous runs go along w, so fill colsᵀ row by row (kh·kw
-        # rows of m·ho·wo numbers); the product then reads it transposed, for free.
-        cols_t = xp.empty((n_cols + extra, n_rows), dtype=dtype)
-        cols_t[:n_cols].reshape(kh, kw, c, m, ho, wo)[...] = win.transpose(3, 4, 5, 0, 1, 2)
-        cols = cols_t.T                                            # (m·ho·wo, kh·kw·c [+ 1])
-    else:
-        # Several channels: each row is one window, copied as kh runs of kw·c contiguous numbers.
-        cols = xp.empty((n_rows, n_cols + extra), dtype=dtype)
-        isz = cols.itemsize
-        row = (n_cols + extra) * isz
-        dest = xp.lib.stride_tricks.as_strided(                    # cols[:, :n_cols] as (m, ho, wo, kh, kw, c)
-            cols, (m, ho, wo, kh, kw, c), (ho * wo * row, wo * row, row, kw * c * isz, c * isz, isz))
-        dest[...] = win
-    if extra:
-        cols[:, n_cols] = 1                                        # the bias "input"
-    w_mat = xp.empty((n_cols + extra, n_maps), dtype=w.dtype)      # (kh·kw·c [+ 1], n_maps), small
-    w_mat[:n_cols] = w.transpose(2, 3, 1, 0).reshape(n_cols, n_maps)
-    if extra:
-        w_mat[n_cols] = b
+    cols = _im2col(x, kh, kw, stride, b is not None)               # (m·ho·wo, kh·kw·c [+ 1])
+    w_mat = _weight_matrix(w, b)                                   # (kh·kw·c [+ 1], n_maps)
     z = cols @ w_mat                                               # (m·ho·wo, n_maps): the one product
     z = _channels_first(z.reshape(m, ho, wo, n_maps))              # (m, n_maps, ho, wo) view
-    return z, ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), int(stride), bool(extra))
+    return z, ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), int(stride), b is not None)
 
 
 def conv_backward(dz, cache: ConvCache, need_dx: bool = True):
@@ -147,23 +172,37 @@ def conv_backward(dz, cache: ConvCache, need_dx: bool = True):
     is a sum over positions (BP3, BP4 with shared weights):
     ∂C/∂b_j = Σ_{y,x} δ_j[y, x] and ∂C/∂w_j = Σ_{y,x} a_in(window at y, x) ⊙ δ_j[y, x].
     """
-    xp = array_module(dz)
+    m, _, ho, wo = dz.shape
+    delta = _channels_last(dz).reshape(m * ho * wo, dz.shape[1])   # (m·ho·wo, n_maps), a view if channels-last
+    dw, db = _param_grads(delta, cache)
+    dx = _input_grad(delta, cache) if need_dx else None
+    return dx, dw, db
+
+
+def _param_grads(delta, cache: ConvCache):
+    """BP4 and BP3 summed over positions, in one product: [cols 1]ᵀ δ = [∂C/∂w; ∂C/∂b].
+
+    ``delta`` (rows, n_maps) has its rows in the same order as ``cache.cols``."""
+    xp = array_module(delta)
+    c, (kh, kw) = cache.x_shape[1], cache.kernel
+    n_cols = kh * kw * c
+    dw_mat = cache.cols.T @ delta                                  # (kh·kw·c [+ 1], n_maps)
+    dw = xp.ascontiguousarray(dw_mat[:n_cols].reshape(kh, kw, c, -1).transpose(3, 2, 0, 1))
+    db = dw_mat[n_cols].copy() if cache.has_bias else None         # the ones column gives Σ δ
+    return dw, db
+
+
+def _input_grad(delta, cache: ConvCache):
+    """∂C/∂a_in (m, c, h, w) from δ (m·ho·wo, n_maps), rows in (m, y, x) order.
+
+    BP2's wᵀδ for every position at once (one product), then col2im: each input pixel collects
+    the gradient of every window that contains it."""
     m, c, h, wd = cache.x_shape
     kh, kw = cache.kernel
-    n_cols = kh * kw * c
-    n_maps = cache.w_mat.shape[1]
-    _, _, ho, wo = dz.shape
-    delta = _channels_last(dz).reshape(m * ho * wo, n_maps)        # (m·ho·wo, n_maps), a view if channels-last
-    dw_mat = cache.cols.T @ delta                                  # BP4 and BP3, summed over positions
-    dw = xp.ascontiguousarray(dw_mat[:n_cols].reshape(kh, kw, c, n_maps).transpose(3, 2, 0, 1))
-    db = dw_mat[n_cols].copy() if cache.has_bias else None         # the ones column gives Σ δ
-    if not need_dx:
-        return None, dw, db
-    # BP2 (the wᵀδ half) for every position at once, then col2im: each input pixel collects
-    # the gradient of every window that contains it.
-    dcols = (delta @ cache.w_mat[:n_cols].T).reshape(m, ho, wo, kh, kw, c)
-    dx = _col2im(dcols, (m, h, wd, c), cache.stride)
-    return _channels_first(dx), dw, db
+    s = cache.stride
+    ho, wo = conv_output_size(h, kh, s), conv_output_size(wd, kw, s)
+    dcols = (delta @ cache.w_mat[:kh * kw * c].T).reshape(m, ho, wo, kh, kw, c)
+    return _channels_first(_col2im(dcols, (m, h, wd, c), s))
 
 
 def _col2im(dcols, x_shape, s: int):
@@ -182,6 +221,13 @@ def _col2im(dcols, x_shape, s: int):
     for j in range(kw):
         dx[:, :, j:j + s * (wo - 1) + 1:s] += rows[:, :, :, j]
     return dx
+
+
+def _sum_rows(a):
+    """Σ over the rows of a (rows, n): a product with a ones vector, several times faster than
+    ``a.sum(axis=0)`` for a tall, narrow a."""
+    xp = array_module(a)
+    return xp.ones(a.shape[0], dtype=a.dtype) @ a
 
 
 def _check_conv_shapes(x, w, b, stride) -> None:
@@ -257,10 +303,12 @@ def _unpool_step(g, win, out):
 def maxpool_forward(x, p: int = 2):
     """Max over each non-overlapping p×p window: x (m, c, h, w) → out (m, c, h/p, w/p).
 
-    The window is reduced over its rows, then over its columns, keeping which unit won each step,
-    so backward sends each window's gradient to exactly ONE unit — the first maximum in row-major
-    order when several tie (as PyTorch does). That is a valid subgradient, and the exact gradient
-    wherever the maximum is unique.
+    The window is reduced over its rows (whole image rows at a time: long contiguous runs), then
+    over its columns, keeping which unit won each step, so backward sends each window's gradient
+    to exactly ONE unit. When several units tie for the maximum, the winner is the first in
+    column-major order (leftmost column, then topmost row) — PyTorch picks the first in row-major
+    order; both are valid subgradients, and every choice gives the exact gradient wherever the
+    maximum is unique (with real-valued inputs, almost everywhere).
     """
     x6 = _pool_view(x, p)                                          # (m, ho, p, wo, p, c)
     rows, row_win = _argmax_step([x6[:, :, i] for i in range(p)])       # (m, ho, wo, p, c)
@@ -298,6 +346,65 @@ def l2pool_backward(dout, cache):
     scale = (_channels_last(dout) / out)[:, :, None, :, None, :]   # (m, ho, 1, wo, 1, c)
     dx = x6 * scale                                                # (m, ho, p, wo, p, c)
     return _channels_first(dx.reshape(m, h, w, c))
+
+
+# ----- the book's conv-pool layer -----------------------------------------------------------------
+class ConvPoolCache(NamedTuple):
+    conv: ConvCache            # its cols rows are grouped by place in the pooling window
+    p: int
+    row_win: Any               # winners of the reduction over the window's rows
+    col_win: Any               # then over its columns
+
+
+def convpool_forward(x, w, b, p: int = 2):
+    """The book's ConvPoolLayer before its activation: z = maxpool_p(w ⊛ x) + b (Theano's order).
+
+    x (m, c, h, w), w (n_maps, c, k, k), b (n_maps,) → z (m, n_maps, (h-k+1)/p, (w-k+1)/p), cache.
+    The same numbers as ``maxpool_forward(conv_forward(x, w)[0], p)[0] + b``, faster: the patch
+    matrix's rows are ordered by place in the pooling window, so the product's output is p²
+    contiguous blocks (one per place) and pooling is a maximum over whole blocks, with no
+    strided views; and the bias is added to the p² times smaller pooled map. Ties go to one
+    unit, as in ``maxpool_forward``.
+    """
+    _check_conv_shapes(x, w, b, 1)
+    xp = array_module(x)
+    m, c, h, wd = x.shape
+    n_maps, _, kh, kw = w.shape
+    hc, wc = h - kh + 1, wd - kw + 1
+    if hc % p or wc % p:
+        raise ShapeError(f"{hc}x{wc} feature maps cannot be max-pooled {p}x{p}: make h - k + 1 and "
+                         f"w - k + 1 divisible by {p} (input shape {tuple(x.shape)}, k = {kh})")
+    cols = _im2col(x, kh, kw, 1, bias=False, phase=p)             # rows (m, i, j, y', x')
+    w_mat = _weight_matrix(w, None)
+    conv = (cols @ w_mat).reshape(m, p, p, -1)                    # (m, i, j, y'·x'·n_maps)
+    rows, row_win = _argmax_step([conv[:, i] for i in range(p)])  # (m, j, y'·x'·n_maps)
+    pooled, col_win = _argmax_step([rows[:, j] for j in range(p)])  # (m, y'·x'·n_maps), a new array
+    z = pooled.reshape(m, hc // p, wc // p, n_maps)
+    z += b.astype(z.dtype, copy=False)                            # the bias after pooling, as the book
+    cache = ConvPoolCache(ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), 1, False), p, row_win, col_win)
+    return _channels_first(z), cache
+
+
+def convpool_backward(dz, cache: ConvPoolCache, need_dx: bool = True):
+    """Gradients from δ = ∂C/∂z at the pooled units (m, n_maps, ho, wo): (dx, dw, db).
+
+    BP3 at the pooled units; max-pooling passes each δ to its window's winner; then BP4 (and BP2
+    for dx) of the convolution, summed over positions."""
+    xp = array_module(dz)
+    conv_cache, p, row_win, col_win = cache
+    m, n_maps, ho, wo = dz.shape
+    delta = _channels_last(dz).reshape(m, ho * wo * n_maps)       # (m, L), a view if channels-last
+    db = _sum_rows(delta.reshape(-1, n_maps))                     # BP3: Σ over samples and positions
+    g_rows = xp.empty((m, p, delta.shape[1]), dtype=delta.dtype)  # back through the columns step
+    _unpool_step(delta, col_win, [g_rows[:, j] for j in range(p)])
+    d_conv = xp.empty((m, p, p, delta.shape[1]), dtype=delta.dtype)  # then through the rows step
+    _unpool_step(g_rows, row_win, [d_conv[:, i] for i in range(p)])
+    dw, _ = _param_grads(d_conv.reshape(-1, n_maps), conv_cache)   # rows in the same order as cols
+    if not need_dx:
+        return None, dw, db
+    # col2im wants rows in (m, y, x) order: reorder the small δ, not the big patch gradients.
+    d_std = d_conv.reshape(m, p, p, ho, wo, n_maps).transpose(0, 3, 1, 4, 2, 5).reshape(-1, n_maps)
+    return _input_grad(d_std, conv_cache), dw, db
 
 
 # ----- layers -------------------------------------------------------------------------------------
@@ -528,21 +635,16 @@ class ConvPool(_ActivationMixin, Layer):
         if not self.params:
             raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
         self.in_shape = a_in.shape
-        x = _as_images(a_in, self.input_shape, self)        # (m, c, h, w)
-        conv_out, conv_cache = conv_forward(x, self.w.value, None)  # (m, n_maps, hc, wc), no bias yet
-        pooled, pool_cache = maxpool_forward(conv_out, self.pool)   # (m, n_maps, ho, wo)
-        z = _channels_first(_channels_last(pooled) + self.b.value)  # bias after pooling, as the book
-        a = self.activation.fn(z)
+        x = _as_images(a_in, self.input_shape, self)              # (m, c, h, w)
+        z, cache = convpool_forward(x, self.w.value, self.b.value, self.pool)  # (m, n_maps, ho, wo)
+        a = self.activation.fn(z)                                  # σ on the pooled units only
         if train:
-            self.caches, self.z, self.a = (conv_cache, pool_cache), z, a
+            self.cache, self.z, self.a = cache, z, a
         return a
 
     def backward(self, grad_a):
-        conv_cache, pool_cache = self.caches
-        delta = self._delta(grad_a)                                 # δ at the pooled units (m, n_maps, ho, wo)
-        self.b.grad = _channels_last(delta).reshape(-1, self.n_maps).sum(axis=0)  # BP3 over positions
-        d_conv = maxpool_backward(delta, pool_cache)                # δ reaches only each window's maximum
-        dx, self.w.grad, _ = conv_backward(d_conv, conv_cache, self.needs_input_grad)
+        delta = self._delta(grad_a)                                # δ at the pooled units (m, n_maps, ho, wo)
+        dx, self.w.grad, self.b.grad = convpool_backward(delta, self.cache, self.needs_input_grad)
         return None if dx is None else dx.reshape(self.in_shape)
 
     def macs_per_sample(self) -> int:
