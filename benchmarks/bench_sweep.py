@@ -43,7 +43,8 @@ def timed(executor, work: list[dict]) -> dict:
     start = time.perf_counter()
     results = list(executor.imap_unordered(work, None))
     wall = time.perf_counter() - start
-    return {"wall_seconds": round(wall, 2), "trial_seconds_mean": round(sum(r["seconds"] for r in results) / len(results), 2),
+    mean_trial = sum(r["seconds"] for r in results) / len(results)
+    return {"wall_seconds": round(wall, 2), "trial_seconds_mean": round(mean_trial, 2),
             "workers_used": len({r["worker"]["pid"] for r in results}),
             "blas_threads": sorted({r["worker"]["blas_threads"] for r in results if r["worker"]["blas_threads"]})}
 
@@ -74,8 +75,7 @@ def main() -> None:
     work = trials(args.trials, args.train_size, args.epochs)
     load_before = os.getloadavg()
     print(f"{args.trials} trials of [784,30,10] on {args.train_size} images × {args.epochs} epochs; "
-          f"{available_cores()} cores; load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}",
-          flush=True)
+          f"{available_cores()} cores; load average before {' '.join(f'{v:.2f}' for v in load_before)}", flush=True)
     rows = []
     for run in (lambda: bench_local(1, work), lambda: bench_local(2, work), lambda: bench_dask(2, work)):
         row = run()

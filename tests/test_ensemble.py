@@ -135,6 +135,15 @@ def test_a_member_cut_off_mid_training_resumes_from_its_checkpoint_and_ends_iden
     assert not np.array_equal(continued.get_weights()[0], a.get_weights()[0])
 
 
-def test_reproduce_runner_refuses_a_recipe_without_members(tmp_path):
+def test_reproduce_runner_and_cli_refuse_what_is_not_an_ensemble_of_networks(tmp_path):
+    from nndl.cli import ensemble as ensemble_cli
+
     with pytest.raises(ValueError, match="members"):
         reproduce_ensemble({"id": "x"}, seed=0, out=str(tmp_path), overrides={}, data_dir=None, verbose=False)
+    parser = argparse.ArgumentParser()
+    ensemble_cli.register(parser.add_subparsers())
+    for argv, message in ([["--recipe", "base-svm", "--members", "2"], "kind 'baseline'"],
+                          [["--recipe", "ch3-ce-30"], "--members N"]):
+        args = parser.parse_args(["ensemble", *argv, "--out", str(tmp_path)])
+        with pytest.raises(ValueError, match=message):
+            args.func(args)

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from nndl.executors import (DaskExecutor, ExecutorError, LocalExecutor, append_jsonl, execute, make_trial,
-                            read_jsonl, run_trial, trial_id)
+from nndl.executors import (DaskExecutor, ExecutorError, LocalExecutor, append_jsonl, available_cores, execute,
+                            make_trial, read_jsonl, run_trial, trial_id)
 from nndl.recipes import settings_from
 
 # A trial small enough to train in a fraction of a second: 500 images, 1 epoch, 1,000 validation images.
@@ -108,19 +108,10 @@ def test_execute_appends_each_result_and_skips_finished_trials(tmp_path):
 
 
 # ----- local processes --------------------------------------------------------------------------
-def test_local_process_pool_matches_in_process_results(tmp_path):
-    trials = small_trials(etas=(0.5, 3.0))
-    with LocalExecutor(2, blas_threads=1) as ex:
-        assert ex.workers == 2 and ex.context == "spawn"
-        done = execute(trials, journal=str(tmp_path / "t.jsonl"), executor=ex)
-    assert done["executed"] == 2
-    for trial, result in zip(trials, done["results"]):
-        assert result["worker"]["pid"] != os.getpid()                # trained in a worker process
-        assert result["worker"]["blas_threads"] == 1                 # BLAS capped: no oversubscription
-        assert result["best_validation_accuracy"] == run_trial(trial, None)["best_validation_accuracy"]
-
-
-def test_local_executor_refuses_bad_arguments():
+# The pool itself trains trials in tests/test_sweep.py (nndl sweep --workers 2) and tests/test_ensemble.py.
+def test_local_executor_sizes_itself_and_refuses_bad_arguments():
+    ex = LocalExecutor(2)
+    assert ex.workers == 2 and ex.context == "spawn" and ex.blas_threads == max(1, available_cores() // 2)
     with pytest.raises(ValueError, match="at least 1"):
         LocalExecutor(0)
     with pytest.raises(ValueError, match="fork"):

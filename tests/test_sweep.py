@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nndl.cli.train import add_training_flags, settings_from_args
-from nndl.executors import make_trial, read_jsonl, run_trial
+from nndl.executors import available_cores, make_trial, read_jsonl, run_trial
 from nndl.recipes import load_recipe, settings_from
 from nndl.sweep import (Range, SweepError, grid_points, make_trials, parse_grid, parse_range, parse_ranges,
                         random_points, rank, results_markdown, select_best, sweep_settings, train_command)
@@ -147,7 +147,8 @@ def test_local_sweep_from_the_cli_writes_ranked_results_and_resumes(tmp_path, ca
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     trials = read_jsonl(os.path.join(out, "trials.jsonl"))
-    assert len(trials) == 4 and {r["worker"]["pid"] for r in trials}.isdisjoint({os.getpid()})
+    assert len(trials) == 4 and {r["worker"]["pid"] for r in trials}.isdisjoint({os.getpid()})   # in workers
+    assert all(r["worker"]["blas_threads"] == max(1, available_cores() // 2) for r in trials)  # cores / workers
     for r in trials:
         assert set(r) >= {"settings", "seed", "params", "best_validation_accuracy", "best_validation_epoch",
                           "test_accuracy_at_best_validation", "seconds"}
@@ -179,7 +180,8 @@ def test_cli_refuses_a_sweep_without_points_or_on_test_data(tmp_path):
     parser = argparse.ArgumentParser()
     sweep_cli.register(parser.add_subparsers())
     for extra, message in ([[], "nothing to sweep"], [["--range", "eta=0.1:1"], "add --random"],
-                           [["--grid", "eta=1,2", "--evaluate-on", "test"], "validation"]):
+                           [["--grid", "eta=1,2", "--evaluate-on", "test"], "validation"],
+                           [["--grid", "eta=1,2", "--recipe", "ch6-ensemble"], "--recipe ch6-dropout"]):
         args = parser.parse_args(["sweep", "--out", str(tmp_path), *extra])
         with pytest.raises(SweepError, match=message):
             args.func(args)

@@ -156,6 +156,7 @@ class LocalExecutor:
         self.blas_threads = int(blas_threads) if blas_threads else max(1, cores // self.workers)
         self.context = context
         self._pool = None
+        self._abandoned = False     # trials still running when the caller stopped listening
 
     def _start(self, n_trials: int):
         import multiprocessing
@@ -180,16 +181,22 @@ class LocalExecutor:
         finally:
             for f in futures:
                 f.cancel()
+            self._abandoned = self._abandoned or not all(f.done() for f in futures)
 
     def close(self) -> None:
-        if self._pool is not None:
-            # Running trials are abandoned, queued ones cancelled: a stopped sweep stops now.
+        """Stop the workers: at once if trials were abandoned (an error or Ctrl-C stops the sweep
+        now, not after the running trials), else after they exit cleanly."""
+        if self._pool is None:
+            return
+        if self._abandoned:
             processes = list(getattr(self._pool, "_processes", {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
             for p in processes:
                 if p.is_alive():
                     p.terminate()
-            self._pool = None
+        else:
+            self._pool.shutdown(wait=True)
+        self._pool, self._abandoned = None, False
 
     def __enter__(self) -> "LocalExecutor":
         return self

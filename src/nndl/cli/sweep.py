@@ -30,8 +30,10 @@ def register(subparsers) -> None:
     add_training_flags(p)
     g = p.add_argument_group("sweep")
     g.add_argument("--grid", nargs="+", action="extend", default=[], metavar="NAME=V1,V2",
-                   help="values to try, e.g. eta=0.1,0.5,1 lmbda=0.1,1,5 (list settings: sizes=784,30,10/784,100,10)")
-    g.add_argument("--random", type=positive_int, metavar="N", help="random search: N points drawn from --range")
+                   help="values to try, e.g. eta=0.1,0.5,1 lmbda=0.1,1,5 (list settings: sizes=784,30,10/784,100,10); "
+                        "with --random, choices picked at random")
+    g.add_argument("--random", type=positive_int, metavar="N",
+                   help="random search: N points drawn from --range (the draw is fixed by --seed)")
     g.add_argument("--range", nargs="+", action="extend", default=[], metavar="NAME=LO:HI[:log]",
                    help="range for --random, e.g. eta=0.01:3:log (log is the default when HI/LO >= 10)")
     g.add_argument("--seeds", type=positive_int, default=1, help="seeds per setting (from --seed, default 0)")
@@ -47,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.evaluate_on == "test":
         raise SweepError("a sweep selects by validation accuracy; drop --evaluate-on test")
-    settings, _ = settings_from_args(args)
+    settings, recipe = settings_from_args(args)
+    if recipe.get("kind", "network") != "network":
+        hint = f"; sweep its members' recipe, --recipe {recipe['members']}" if recipe.get("members") else ""
+        raise SweepError(f"recipe {args.recipe} is of kind {recipe['kind']!r}, not a network to train{hint}")
     grid, ranges = parse_grid(args.grid), parse_ranges(args.range)
     first_seed = args.seed or 0
     if args.random:
