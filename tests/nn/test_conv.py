@@ -281,3 +281,27 @@ def test_convpool_functions_equal_conv_then_pool_plus_bias(rng, p, shape):
     np.testing.assert_allclose(dw, dw2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), rtol=1e-12)
     assert convpool_backward(dz, cache, need_dx=False)[0] is None
+
+
+@pytest.mark.parametrize("make", [lambda: Conv2D(3, 3, activation="identity"), lambda: MaxPool(2),
+                                  lambda: ConvPool(3, 3, activation="identity")])
+def test_reused_work_arrays_never_leak_into_results(rng, make):
+    """Layers reuse their big temporaries between mini-batches: what they return stays valid, and
+    an evaluation pass between forward and backward changes nothing."""
+    layer = built(make(), (2, 8, 8))
+    x1, x2 = rng.standard_normal((2, 4, 2, 8, 8))
+    a1 = layer.forward(x1, train=True)
+    kept = a1.copy()
+    g = rng.standard_normal(a1.shape)
+    dx1 = layer.backward(g)
+    grads1 = [p.grad.copy() for p in layer.params]
+    kept_dx = dx1.copy()
+    layer.forward(x2, train=True)                                       # the next mini-batch
+    layer.backward(g)
+    np.testing.assert_array_equal(a1, kept)
+    np.testing.assert_array_equal(dx1, kept_dx)
+    layer.forward(x1, train=True)
+    layer.forward(x2)                                                   # evaluation in between
+    np.testing.assert_array_equal(layer.backward(g), kept_dx)
+    for p, want in zip(layer.params, grads1):
+        np.testing.assert_array_equal(p.grad, want)
