@@ -91,12 +91,21 @@ def _row(recipe: dict, results: list[dict], overrides: dict) -> dict[str, Any]:
         "measured_std": statistics.stdev(values) if len(values) > 1 else 0.0 if values else None,
         "per_seed": values,
         "seeds": len(results),
-        "epochs": overrides.get("epochs", recipe.get("settings", {}).get("epochs")),
+        "epochs": overrides.get("epochs", _recipe_epochs(recipe)),
         "overrides": overrides,
         "seconds": round(sum(r.get("seconds", 0.0) for r in results), 1),
     }
     row["difference"] = (row["measured_best"] - row["book"]) if values and row["book"] is not None else None
     return row
+
+
+def _recipe_epochs(recipe: dict) -> int | None:
+    """Epochs of the recipe's training (of its members', for an ensemble; None for baselines)."""
+    if recipe.get("kind") == "ensemble":
+        recipe = load_recipe(recipe["members"])
+    elif recipe.get("kind") == "baseline":
+        return None
+    return recipe["settings"]["epochs"]
 
 
 def _read_rows(out: str) -> list[dict]:
