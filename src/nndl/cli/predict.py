@@ -1,0 +1,74 @@
+"""``nndl predict [--model M] IMAGE...``: read handwritten digits from image files.
+
+Each image (PNG, JPEG, ...) is put into MNIST form (``nndl.data.images``: grey, inverted if
+dark-on-light, cropped, fitted to 20x20, centred by centre of mass in 28x28) and classified; the
+digit and the three most probable classes are printed. ``--save-preprocessed DIR`` writes the
+28x28 images the network saw; ``--json`` prints one JSON object per image. An image that cannot
+be read (blank, not an image) is reported and the others are still read; the exit status is then 1.
+Needs Pillow: ``pip install 'nndl[images]'``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .common import positive_int
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("predict", help="read handwritten digits from image files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files, one digit each (PNG, JPEG, ...)")
+    p.add_argument("--model", default=None, metavar="M", help="a saved network (.npz); default: the bundled model")
+    p.add_argument("--top", type=positive_int, default=3, metavar="K", help="how many probable digits to show (3)")
+    p.add_argument("--save-preprocessed", default=None, metavar="DIR",
+                   help="write the 28x28 image the network saw for each input into DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image")
+    p.set_defaults(func=run)
+
+
+def _preprocessed_name(path: Path, taken: set[str]) -> str:
+    name, k = f"{path.stem}.png", 1
+    while name in taken:  # two inputs with the same name from different folders
+        k += 1
+        name = f"{path.stem}-{k}.png"
+    taken.add(name)
+    return name
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data.images import preprocess, save_png
+    from ..models.default import load_model
+
+    net = load_model(args.model)
+    out_dir = Path(args.save_preprocessed) if args.save_preprocessed else None
+    taken: set[str] = set()
+    failed = 0
+    for name in args.images:
+        path = Path(name)
+        try:
+            x = preprocess(path)  # (784,)
+        except (ValueError, FileNotFoundError) as exc:  # NoDigitError, ImageFormatError, ImageTooLargeError
+            failed += 1
+            _report_error(args, name, exc)
+            continue
+        proba = net.predict_proba(x)[0]  # (n_classes,)
+        order = proba.argsort()[::-1][:args.top]
+        record = {"image": name, "digit": int(order[0]),
+                  "top": [{"digit": int(d), "probability": round(float(proba[d]), 6)} for d in order]}
+        if out_dir is not None:
+            record["preprocessed"] = str(save_png(x, out_dir / _preprocessed_name(path, taken)))
+        if args.json:
+            print(json.dumps(record))
+        else:
+            top = ", ".join(f"{t['digit']}: {t['probability']:.3f}" for t in record["top"])
+            print(f"{name}: {record['digit']}   ({top})")
+    return 1 if failed else 0
+
+
+def _report_error(args: argparse.Namespace, name: str, exc: Exception) -> None:
+    if args.json:
+        print(json.dumps({"image": name, "error": type(exc).__name__, "detail": str(exc)}))
+    else:
+        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)

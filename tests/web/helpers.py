@@ -1,0 +1,73 @@
+"""Helpers shared by the handwriting tests (images, segment, web): a small trained network and
+images made from MNIST test digits.
+
+``digit_model()`` is [784, 100, 10] sigmoid neurons with the cross-entropy cost, trained for 3
+epochs on the first 20,000 MNIST training images (about 95.7% on the test set, in about two
+seconds). It is trained once per test session: the function is cached and every test file's
+fixture calls it.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import struct
+import zlib
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=1)
+def digit_model():
+    import nndl
+
+    training, _, _ = nndl.data.load_mnist()
+    net = nndl.Network([nndl.Dense(784, 100, "sigmoid"), nndl.Dense(100, 10, "sigmoid")],
+                       cost="cross-entropy", seed=0)
+    net.fit((training[0][:20000], training[1][:20000]), epochs=3, mini_batch_size=10, eta=0.5)
+    return net
+
+
+def encode(a: np.ndarray, fmt: str = "PNG", **kwargs) -> bytes:
+    """An array (h, w) or (h, w, 3|4) of uint8, or floats in [0, 1], as image file bytes."""
+    from PIL import Image
+
+    a = np.asarray(a)
+    if a.dtype != np.uint8:
+        a = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header claims width x height pixels (a decompression-bomb shape)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    idat = zlib.compress(b"\x00" * 1024)  # far fewer pixels than claimed
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def digit_columns(image: np.ndarray) -> np.ndarray:
+    """A 28x28 MNIST image (flat or square) cut to the columns holding its ink: (28, w)."""
+    im = np.asarray(image, dtype=np.float32).reshape(28, 28)
+    cols = np.flatnonzero((im > 0.1).any(axis=0))
+    return im[:, cols[0]:cols[-1] + 1]
+
+
+def strip(images, gap: int, pad: int = 6) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """MNIST digits side by side, ``gap`` columns apart (negative: overlapping, so they touch).
+
+    Returns the strip (white ink on black, floats in [0, 1]) and each digit's column range.
+    """
+    parts = [digit_columns(im) for im in images]
+    width = sum(p.shape[1] for p in parts) + gap * (len(parts) - 1) + 2 * pad
+    out = np.zeros((28 + 2 * pad, width), np.float32)
+    spans, c = [], pad
+    for p in parts:
+        region = out[pad:pad + 28, c:c + p.shape[1]]
+        np.maximum(region, p, out=region)
+        spans.append((c, c + p.shape[1]))
+        c += p.shape[1] + gap
+    return out, spans
