@@ -1,11 +1,13 @@
 """Training throughput of chapter 6's ch6-relu network: nndl against PyTorch CPU, side by side.
 
-    nice .venv/bin/python benchmarks/bench_conv.py [--images 5000] [--batch 10 100] [--repeats 3] [--convpool]
+    nice .venv/bin/python benchmarks/bench_conv.py [--images 5000] [--batch 10 100] [--repeats 3]
+                                                   [--threads N] [--convpool]
 
 The network: Conv2D 20@5x5 ReLU on 1x28x28 → MaxPool 2 → Conv2D 40@5x5 ReLU → MaxPool 2 →
 Dense(640, 100, ReLU) → Dense(100, 10, softmax), log-likelihood cost, plain SGD (η = 0.03).
-PyTorch (when installed) trains the identical network (same shapes, batch, cost and update, as
-many threads as cores). For each mini-batch size m, after a warm-up, both train one epoch over
+PyTorch (when installed) trains the identical network (same shapes, batch, cost and update).
+Both use ``--threads`` threads (default: one per core; nndl's trainer otherwise picks its BLAS
+thread count itself). For each mini-batch size m, after a warm-up, both train one epoch over
 ``--images`` MNIST images (with the shuffle), alternately ``--repeats`` times; the best time of
 each is extrapolated to 50,000 images. ``--convpool`` adds a row for the same network built from
 the book's ConvPool layers (ReLU after pooling: the same function, less work).
@@ -26,6 +28,7 @@ import time
 import numpy as np
 
 import nndl
+from nndl.backend import blas_threads
 from nndl.nn.conv import Conv2D, ConvPool, MaxPool
 from nndl.train.trainer import Trainer
 
@@ -60,12 +63,13 @@ def flops_per_image() -> int:
     return sum(2 * n * (1 + b) for n, b in zip(macs, backward))
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak(threads: int | None, n: int = 2048, repeats: int = 5) -> float:
     """Best float32 n×n matrix-product speed, GFLOP/s."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    with blas_threads(threads):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n ** 3 / best / 1e9
 
 
@@ -76,23 +80,23 @@ def _timed(f) -> float:
 
 
 class NndlRun:
-    def __init__(self, m: int, x, y, convpool: bool = False):
+    def __init__(self, m: int, x, y, threads: int | None, convpool: bool = False):
         self.net = nndl.Network(nndl_layers(convpool), cost="log-likelihood", seed=0)
         self.trainer = Trainer(self.net, nndl.SGD(ETA), seed=0)
-        self.m, self.x, self.y = m, x, y
+        self.m, self.x, self.y, self.threads = m, x, y, threads
         self.epoch(warm_up=True)
 
     def epoch(self, warm_up: bool = False) -> float:
         n = min(len(self.x), 1000) if warm_up else len(self.x)
         self.trainer.epoch = 0   # the same trainer, one more epoch
-        return _timed(lambda: self.trainer.fit((self.x[:n], self.y[:n]), 1, self.m))
+        return _timed(lambda: self.trainer.fit((self.x[:n], self.y[:n]), 1, self.m, threads=self.threads))
 
 
 class TorchRun:
-    def __init__(self, m: int, x, y):
+    def __init__(self, m: int, x, y, threads: int | None):
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(threads or os.cpu_count() or 1)
         torch.manual_seed(0)
         nn = torch.nn
         self.torch = torch
@@ -134,15 +138,17 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=int, default=5000, help="images per timed epoch (default 5000)")
     p.add_argument("--batch", type=int, nargs="+", default=[10, 100], help="mini-batch sizes (default 10 100)")
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per library, alternating (default 3)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: one per core)")
     p.add_argument("--convpool", action="store_true", help="also time the net built from ConvPool layers")
     args = p.parse_args(argv)
     x, y = data(args.images)
     torch_version = torch_available()
-    peak = matmul_peak()
+    peak = matmul_peak(args.threads)
     flops = flops_per_image()
     print(f"# nndl {nndl.__version__}, numpy {np.__version__}, "
           f"{'torch ' + torch_version if torch_version else 'torch not installed'}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.2f}")
+          f"{platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"# float32 matmul peak {peak:.0f} GFLOP/s; {flops / 1e6:.2f} MFLOP per training image; "
           f"{len(x)} images per timed epoch, best of {args.repeats}, extrapolated to {EPOCH:,}")
     print("| net | m | nndl s/epoch | nndl samples/s | nndl GFLOP/s | % of peak | PyTorch s/epoch "
@@ -150,8 +156,8 @@ def main(argv=None) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     variants = [("Conv2D+MaxPool", False)] + ([("ConvPool", True)] if args.convpool else [])
     for m in args.batch:
-        runs = {name: NndlRun(m, x, y, convpool) for name, convpool in variants}
-        theirs = TorchRun(m, x, y) if torch_version else None
+        runs = {name: NndlRun(m, x, y, args.threads, convpool) for name, convpool in variants}
+        theirs = TorchRun(m, x, y, args.threads) if torch_version else None
         best = {name: float("inf") for name in runs}
         best_torch = float("inf")
         for _ in range(args.repeats):   # alternate, so both see the same machine load
