@@ -7,8 +7,9 @@ most confident about. We do that, in two steps:
 1. Split at gaps in the ink. Runs of columns holding ink (the column projection) separate digits;
    within a run, separate strokes (8-connected components) that sit side by side are separate
    digits too, while strokes stacked over each other (a "5" whose bar floats) stay together.
-   Each resulting unit is one digit, or several digits that touch.
-2. A unit wider than one digit is cut. Candidate cuts are made at columns inside it; every piece
+   Each resulting unit is one digit, or several digits that touch. The line height (the median
+   height of the units) sets the scale of everything that follows.
+2. A unit wider than one line height is cut. Candidate cuts are made at columns inside it; every piece
    between two cuts is put into MNIST form (``nndl.data.images.centre_digit``) and the whole
    batch of pieces is classified at once. Dynamic programming over the cut points picks the
    segmentation with the highest product of the pieces' confidences (max probabilities), each
@@ -51,7 +52,7 @@ class DigitRead:
     """One digit of a number: its value, the classifier's confidence, and its ink's box."""
 
     digit: int
-    confidence: float
+    confidence: float  # the output neuron's activation for this digit (see _confidences)
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the image's pixels, ends exclusive
 
 
@@ -88,25 +89,33 @@ def read_number(network, source, *, max_side: int = MAX_SIDE, formats: Iterable[
 def read_ink(network, ink: np.ndarray) -> NumberRead:
     """Read the digits of an ink map (h, w) as made by ``nndl.data.images.ink_map``."""
     ink, scale = _work_scale(np.asarray(ink, dtype=np.float32))
-    line_height = _line_height(ink)
-    if line_height == 0:
+    units = _units(ink)
+    heights = [_row_span(u.ink > BOX_THRESHOLD) for u in units]
+    if not units:
         raise NoDigitError("the image holds no ink to read")
-    units = [u for u in _units(ink) if _row_span(u.ink > BOX_THRESHOLD) >= MIN_UNIT_HEIGHT * line_height]
+    line_height = float(np.median([h for h in heights if h >= MIN_UNIT_HEIGHT * max(heights)]))
+    units = [u for u, h in zip(units, heights) if h >= MIN_UNIT_HEIGHT * line_height]
 
     # Every candidate piece of every unit, classified in one batch.
     plans = [_candidate_cuts(u, line_height) for u in units]
     keys = [(k, a, b) for k, (_, pieces) in enumerate(plans) for a, b in pieces]
-    x = np.stack([centre_digit(units[k].ink[:, a - units[k].c0:b - units[k].c0]) for k, a, b in keys])  # (n, 784)
+    x = np.stack([centre_digit(_piece(units[k], a, b)) for k, a, b in keys])  # (n, 784)
     proba, conf = _confidences(network, x)  # (n, n_classes), (n,)
-    log_score = {key: math.log(max(float(c), 1e-300)) + _log_shape_prior(units[key[0]], key[1], key[2], line_height)
-                 for key, c in zip(keys, conf)}
+    log_score = {(k, a, b): math.log(max(float(c), 1e-300)) + _log_shape_prior(units[k], a, b, line_height)
+                 for (k, a, b), c in zip(keys, conf)}
     proba, conf = dict(zip(keys, proba)), dict(zip(keys, conf))
 
     digits: list[DigitRead] = []
     for k, (cuts, pieces) in enumerate(plans):
         for a, b in _best_split(cuts, pieces, {(a, b): log_score[(k, a, b)] for a, b in pieces}):
-            digits.append(DigitRead(int(proba[(k, a, b)].argmax()), float(conf[(k, a, b)]), _box(units[k], a, b, scale)))
+            key = (k, a, b)
+            digits.append(DigitRead(int(proba[key].argmax()), float(conf[key]), _box(units[k], a, b, scale)))
     return NumberRead("".join(str(d.digit) for d in digits), digits)
+
+
+def _piece(unit: "_Unit", a: int, b: int) -> np.ndarray:
+    """The unit's ink in columns [a, b) of the line: (h, b - a)."""
+    return unit.ink[:, a - unit.c0:b - unit.c0]
 
 
 def _confidences(network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +198,7 @@ def _units(ink: np.ndarray) -> list[_Unit]:
 
 
 # ----- cutting a unit ------------------------------------------------------------------------------
-def _candidate_cuts(unit: _Unit, line_height: int) -> tuple[list[int], list[tuple[int, int]]]:
+def _candidate_cuts(unit: _Unit, line_height: float) -> tuple[list[int], list[tuple[int, int]]]:
     """Cut positions within a unit and the digit-like pieces between pairs of them.
 
     The whole unit is always a candidate (scored down if too wide), so every unit is read.
@@ -208,9 +217,9 @@ def _candidate_cuts(unit: _Unit, line_height: int) -> tuple[list[int], list[tupl
     return cuts, pieces
 
 
-def _log_shape_prior(unit: _Unit, a: int, b: int, line_height: int) -> float:
+def _log_shape_prior(unit: _Unit, a: int, b: int, line_height: float) -> float:
     """log of a prior on a piece's shape (width / height of its ink), 0 for ordinary digits."""
-    mask = unit.ink[:, a - unit.c0:b - unit.c0] > BOX_THRESHOLD
+    mask = _piece(unit, a, b) > BOX_THRESHOLD
     cols = np.flatnonzero(mask.any(axis=0))
     width = cols[-1] - cols[0] + 1
     if width > MAX_PIECE_WIDTH * line_height:
@@ -242,7 +251,7 @@ def _best_split(cuts: list[int], pieces: list[tuple[int, int]], log_score: dict)
 
 def _box(unit: _Unit, a: int, b: int, scale: float) -> tuple[int, int, int, int]:
     """The ink box of the unit's columns [a, b), in the original image's pixels."""
-    piece = unit.ink[:, a - unit.c0:b - unit.c0] > BOX_THRESHOLD
+    piece = _piece(unit, a, b) > BOX_THRESHOLD
     rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
     x0, y0, x1, y1 = a + int(cols[0]), int(rows[0]), a + int(cols[-1]) + 1, int(rows[-1]) + 1
     return (math.floor(x0 / scale), math.floor(y0 / scale), math.ceil(x1 / scale), math.ceil(y1 / scale))
