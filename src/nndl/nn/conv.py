@@ -10,28 +10,36 @@ window of a map into one number: its maximum (max-pooling) or the square root of
 squares (L2 pooling).
 
 Here the maths lives in pure functions (``conv_forward``/``conv_backward``,
-``maxpool_forward``/``maxpool_backward``, ``l2pool_forward``/``l2pool_backward``), each
-``forward(...) -> (out, cache)`` and ``backward(dout, cache)``, wrapped by the layers ``Conv2D``,
-``MaxPool``, ``L2Pool`` and ``ConvPool`` (the book's ConvPoolLayer: conv, max-pool, then the
-activation).
+``maxpool_forward``/``maxpool_backward``, ``l2pool_forward``/``l2pool_backward``,
+``convpool_forward``/``convpool_backward``), each ``forward(...) -> (out, cache)`` and
+``backward(dout, cache)``, wrapped by the layers ``Conv2D``, ``MaxPool``, ``L2Pool`` and
+``ConvPool`` (the book's ConvPoolLayer: conv, max-pool, then bias and activation).
 
-How it is made fast (CPU first, CuPy-compatible):
+How it is made fast (CPU first; written for CuPy too — only operations CuPy shares with NumPy,
+through ``array_module`` — but not run on a GPU here):
 
-- im2col: a strided *view* of every k×k window of the input (no copy), then one reshape copy into
-  the patch matrix ``cols`` (m·ho·wo, k·k·c) and ONE matrix product ``cols @ w`` per mini-batch.
+- im2col: a strided *view* of every k×k window of the input (no copy), then one copy into the
+  patch matrix ``cols`` (m·ho·wo, k·k·c) and ONE matrix product ``cols @ w`` per mini-batch. The
+  bias rides in that product (a column of ones in ``cols``, a row b in ``w``), and backward gets
+  ∂C/∂w and ∂C/∂b from one product ``colsᵀ δ`` too.
 - Memory is channels-last. The per-sample shapes are the book's (c, h, w), but the arrays the
   layers return are transposed *views* of (m, h, w, c) buffers, like PyTorch's ``channels_last``
-  memory format. Then the patch matrix is built from contiguous runs of k·c numbers, the matrix
-  product writes its (m·ho·wo, n_maps) result straight into the next layer's layout, the bias
-  broadcasts over the last axis, and pooling and the gradients never transpose a large array.
+  memory format. Then the patch matrix is copied in runs of k·c contiguous numbers, the product
+  writes its (m·ho·wo, n_maps) result straight into the next layer's layout, and pooling and the
+  gradients never transpose a large array.
 - The backward col2im adds the patch gradients back over the k×k kernel offsets with strided
-  slice additions (never ``np.add.at``), in two passes of k adds each (rows, then columns),
-  which keeps every addition on runs of k·c contiguous numbers.
-- Max-pooling is done by reshaping (non-overlapping windows), first over the rows of each window
-  then over its columns, keeping the winner masks for backward.
+  slice additions (never ``np.add.at``): two passes of k additions (kernel rows, then kernel
+  columns) rather than k², the first one on contiguous runs of k·c numbers.
+- Max-pooling is done by reshaping (non-overlapping windows): a maximum over the rows of each
+  window, then over its columns, keeping the winners for backward.
+- ConvPool orders the patch matrix's rows by place in the pooling window, so its product comes
+  out as p² contiguous blocks and pooling is a maximum of whole blocks; the bias and σ then run
+  on the p² times smaller pooled maps: the same function as Conv2D + MaxPool for a monotone σ,
+  with less work (the book's recipes use it).
 
 Limits: valid padding only; pooling windows do not overlap and must tile the map exactly
-(h and w divisible by p); square kernels in the layers (the pure functions accept k_h × k_w).
+(h and w divisible by p); square kernels in the layers (the pure functions accept k_h × k_w);
+ConvPool has stride 1, as in the book.
 """
 from __future__ import annotations
 
