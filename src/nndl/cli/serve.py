@@ -1,0 +1,60 @@
+"""``nndl serve [--model M] [--host 127.0.0.1] [--port 8000]``: the web app.
+
+Opens a page with a drawing canvas that shows the network's reading live, and a JSON API
+(``/api/predict``, ``/api/read``, ``/api/health``; schema at ``/openapi.json``, docs at ``/docs``).
+See ``nndl.web.server``. Needs ``pip install 'nndl[web]'``. Also runnable as
+``python -m nndl.cli.serve`` with the same arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .common import positive_int
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("serve", help="the web app: draw digits, see the network read them")
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, metavar="M", help="a saved network (.npz); default: the bundled model")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--blas-threads", type=positive_int, default=1, metavar="N",
+                   help="BLAS threads (default 1: one digit is a tiny matrix product)")
+    p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..models.default import load_model, model_label
+    from ..web.server import run_server
+
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    net = load_model(args.model)  # load (and validate) before binding the port
+    print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
+          file=sys.stderr, flush=True)
+    run_server(net, host=args.host, port=args.port, model_name=model_label(args.model),
+               blas_threads=args.blas_threads, log_level=args.log_level)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nndl.cli.serve``: the same command without the ``nndl`` dispatcher."""
+    parser = argparse.ArgumentParser(prog="nndl serve", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
+        print(f"nndl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

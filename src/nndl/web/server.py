@@ -1,0 +1,324 @@
+"""The web app: draw a digit (or a number) in the browser and watch the network read it.
+
+``create_app(model)`` builds a FastAPI application around one loaded network:
+
+- ``GET /``: the page (``static/index.html``, ``app.js``, ``style.css``): a drawing canvas, live
+  prediction with a bar per digit, the 28x28 image the network saw, a "number" mode, and the
+  hidden layers' activations (chapter 1's picture of a network at work; chapter 6's feature maps).
+- ``POST /api/predict``: one digit → ``{"digit", "probabilities", "preprocessed"}`` (+ ``"activations"``
+  with ``?activations=true``).
+- ``POST /api/read``: a number → ``{"number", "digits": [{"digit", "confidence", "box"}]}`` (``nndl.segment``).
+- ``GET /api/health``: ``{"status": "ok", "model": {...}}``. FastAPI serves the schema at ``/openapi.json``.
+
+The image arrives as a multipart form field ``image`` (a file, or base64 text; a plain urlencoded
+form works too), as a raw ``image/png`` or ``image/jpeg`` body, or as JSON
+``{"image": "<base64 or data: URL>"}``. Bad input is answered with a JSON error
+``{"error": <exception name>, "detail": <message>}``, never a 500: a body over 1 MiB → 413, an
+image over 2,000 pixels on a side → 413 (checked from the header, before decoding), a wrong
+content type → 415, bad base64 or bytes that are not a PNG/JPEG → 400, a blank image → 422
+(``NoDigitError``).
+
+Speed: the network is loaded once; the CPU work (decoding, preprocessing, a forward pass) runs in
+the thread pool, off the event loop; ``run_server`` keeps BLAS single-threaded, since for one
+784-long input the threads cost more than they save. Needs ``pip install 'nndl[web]'``.
+"""
+
+import base64
+import binascii
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backend import to_numpy
+from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
+                           to_png)
+
+MAX_BODY = 2**20                      # bytes in a request body (1 MiB)
+FORMATS = ("PNG", "JPEG")             # decoders allowed for images from the network
+RAW_TYPES = {"image/png", "image/jpeg", "image/jpg"}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SKIPPED_KINDS = {"dropout", "flatten"}  # layers that show nothing new in the activations panel
+
+
+def _web_modules():
+    try:
+        import fastapi
+        import starlette  # noqa: F401 - part of FastAPI
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the web app needs FastAPI and uvicorn: pip install 'nndl[web]'") from exc
+    return fastapi
+
+
+class APIError(Exception):
+    """An input problem to answer with ``status`` and a JSON body naming ``error``."""
+
+    def __init__(self, status: int, error: str, detail: str):
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+# ----- the work behind the endpoints (plain functions, run in the thread pool) --------------------
+def _image_errors(exc: Exception) -> APIError:
+    status = {NoDigitError: 422, ImageTooLargeError: 413, ImageFormatError: 400}[type(exc)]
+    return APIError(status, type(exc).__name__, str(exc))
+
+
+def predict_payload(network, data: bytes, *, activations: bool = False, max_side: int = MAX_SIDE) -> dict:
+    """The answer of /api/predict for encoded image bytes."""
+    try:
+        x = preprocess(data, max_side=max_side, formats=FORMATS)  # (784,)
+    except (NoDigitError, ImageTooLargeError, ImageFormatError) as exc:
+        raise _image_errors(exc) from None
+    proba = network.predict_proba(x)[0]  # (n_classes,)
+    out = {"digit": int(proba.argmax()), "probabilities": [float(p) for p in proba],
+           "preprocessed": base64.b64encode(to_png(x)).decode("ascii")}
+    if activations:
+        out["activations"] = layer_activations(network, x)
+    return out
+
+
+def read_payload(network, data: bytes, *, max_side: int = MAX_SIDE) -> dict:
+    """The answer of /api/read for encoded image bytes."""
+    from ..segment import read_ink
+    from ..data.images import ink_map
+
+    try:
+        return read_ink(network, ink_map(read_image(data, max_side=max_side, formats=FORMATS))).to_dict()
+    except (NoDigitError, ImageTooLargeError, ImageFormatError) as exc:
+        raise _image_errors(exc) from None
+
+
+def layer_activations(network, x: np.ndarray) -> list[dict]:
+    """Each hidden layer's activations for one input, running the layers' forward one by one.
+
+    Dense layers give a vector ``shape [n]``; convolution and pooling layers give feature maps
+    ``shape [maps, h, w]``; ``values`` is the flattened array, rounded to 4 decimals.
+    """
+    a = network.prepare_input(x)  # (1, *input_shape)
+    out = []
+    for i, layer in enumerate(network.layers[:-1]):  # the output layer is shown as probabilities
+        a = layer.forward(a)
+        if layer.kind in SKIPPED_KINDS:
+            continue
+        arr = np.asarray(to_numpy(a[0]), dtype=np.float64)
+        act = getattr(getattr(layer, "activation", None), "name", None)
+        out.append({"layer": i, "kind": layer.kind, "activation": act, "shape": list(arr.shape),
+                    "values": np.round(arr.ravel(), 4).tolist()})
+    return out
+
+
+def model_summary(network, name: str) -> dict:
+    return {"name": name, "layers": [repr(layer) for layer in network.layers],
+            "n_params": int(network.n_params), "n_classes": int(network.n_classes),
+            "input_shape": list(network.input_shape)}
+
+
+# ----- request bodies → image bytes ------------------------------------------------------------------
+def decode_base64_image(text: Any) -> bytes:
+    """Image bytes from base64 text or a ``data:image/...;base64,`` URL (400/415 when malformed)."""
+    if not isinstance(text, str) or not text.strip():
+        raise APIError(400, "BadRequest", 'the "image" value must be a non-empty string of base64 or a data: URL')
+    text = text.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        media = header[5:].split(";")[0].strip().lower()
+        if not sep or ";base64" not in header.lower():
+            raise APIError(400, "BadBase64", "a data: URL must look like data:image/png;base64,<base64>")
+        if media not in RAW_TYPES:
+            raise APIError(415, "UnsupportedMediaType", f"the data: URL holds {media or 'no media type'}; "
+                           "send image/png or image/jpeg")
+    text = "".join(text.split())
+    text += "=" * (-len(text) % 4)  # forgive missing padding
+    altchars = b"-_" if ("-" in text or "_" in text) else None  # the URL-safe alphabet
+    try:
+        data = base64.b64decode(text, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise APIError(400, "BadBase64", f"the image is not valid base64 ({exc})") from None
+    if not data:
+        raise APIError(400, "BadRequest", "the image is empty")
+    return data
+
+
+async def image_from_request(request) -> bytes:
+    """The image bytes of a request: multipart field ``image``, raw PNG/JPEG, or JSON with base64."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in RAW_TYPES:
+        data = await request.body()
+        if not data:
+            raise APIError(400, "BadRequest", f"the {media} body is empty")
+        return data
+    if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            form = await request.form(max_files=4, max_fields=16)
+        except Exception as exc:  # noqa: BLE001 - malformed multipart raises parser-specific errors
+            raise APIError(400, "BadRequest", f"the multipart form could not be parsed ({exc})") from None
+        field = form.get("image")
+        if field is None:
+            raise APIError(400, "BadRequest", 'the multipart form has no field named "image"')
+        if isinstance(field, str):  # a text field (or a plain HTML form's): base64 or a data: URL
+            return decode_base64_image(field)
+        data = await field.read()
+        if not data:
+            raise APIError(400, "BadRequest", 'the "image" file is empty')
+        return data
+    if media == "application/json":
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise APIError(400, "BadRequest", f"the JSON body could not be parsed ({exc})") from None
+        if not isinstance(payload, dict) or "image" not in payload:
+            raise APIError(400, "BadRequest", 'the JSON body must be an object like {"image": "<base64>"}')
+        return decode_base64_image(payload["image"])
+    raise APIError(415, "UnsupportedMediaType",
+                   f"content type {media or '(none)'} is not accepted; send image/png, image/jpeg, "
+                   'multipart/form-data with a field "image", or application/json {"image": "<base64>"}')
+
+
+# ----- the body-size guard ----------------------------------------------------------------------------
+class BodyLimit:
+    """ASGI middleware: refuse bodies over ``max_body`` bytes with 413 before any endpoint runs.
+
+    A declared Content-Length over the limit is refused unread; otherwise the body is read up to
+    the limit (chunked uploads included) and replayed to the application.
+    """
+
+    def __init__(self, app, max_body: int = MAX_BODY):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return await self._too_large(send, declared.decode("latin-1"))
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body:
+                return await self._too_large(send, f"more than {len(body)}")
+            if not message.get("more_body", False):
+                break
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send, size: str) -> None:
+        body = json.dumps({"error": "RequestTooLarge",
+                           "detail": f"the request body is {size} bytes; at most {self.max_body} are accepted"})
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+
+# ----- the application ----------------------------------------------------------------------------------
+IMAGE_BODY = {"requestBody": {"required": True, "description": "the image, in one of four forms", "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
+                                       "properties": {"image": {"type": "string", "format": "binary"}}}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "description": "base64 of a PNG/JPEG file, or a data:image/png;base64,... URL"}}}},
+}}}
+
+
+def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, max_side: int = MAX_SIDE):
+    """The FastAPI application serving ``model`` (a loaded ``nndl.Network``)."""
+    fastapi = _web_modules()
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from pydantic import BaseModel, Field
+    from starlette.concurrency import run_in_threadpool
+
+    class LayerActivation(BaseModel):
+        layer: int = Field(description="index of the layer in the network")
+        kind: str
+        activation: str | None = None
+        shape: list[int] = Field(description="[n] for a dense layer, [maps, h, w] for feature maps")
+        values: list[float] = Field(description="the activations, flattened")
+
+    class PredictResponse(BaseModel):
+        digit: int
+        probabilities: list[float] = Field(description="one per class, summing to 1")
+        preprocessed: str = Field(description="base64 PNG of the 28x28 image the network saw")
+        activations: list[LayerActivation] | None = None
+
+    class DigitBox(BaseModel):
+        digit: int
+        confidence: float
+        box: list[int] = Field(description="[x0, y0, x1, y1] in the image's pixels, ends exclusive")
+
+    class ReadResponse(BaseModel):
+        number: str
+        digits: list[DigitBox]
+
+    class HealthResponse(BaseModel):
+        status: str
+        model: dict
+
+    class ErrorResponse(BaseModel):
+        error: str = Field(description="the kind of error, e.g. NoDigitError")
+        detail: str
+
+    errors = {code: {"model": ErrorResponse, "description": text} for code, text in (
+        (400, "bad base64, or not a PNG/JPEG image"), (413, "body over 1 MiB or image over 2,000 pixels a side"),
+        (415, "unsupported content type"), (422, "no digit in the image (NoDigitError)"))}
+
+    app = fastapi.FastAPI(title="nndl", version="1", description="Read handwritten digits with a network "
+                          "from Neural Networks and Deep Learning.")
+    app.add_middleware(BodyLimit, max_body=max_body)
+    summary = model_summary(model, model_name)
+
+    @app.exception_handler(APIError)
+    async def _api_error(request, exc: APIError):
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/health", response_model=HealthResponse)
+    def health():
+        return {"status": "ok", "model": summary}
+
+    @app.post("/api/predict", response_model=PredictResponse, response_model_exclude_none=True,
+              responses=errors, openapi_extra=IMAGE_BODY)
+    async def predict(request: fastapi.Request, activations: bool = False):
+        """Read one digit; ``?activations=true`` adds each hidden layer's activations."""
+        data = await image_from_request(request)
+        return await run_in_threadpool(predict_payload, model, data, activations=activations, max_side=max_side)
+
+    @app.post("/api/read", response_model=ReadResponse, responses=errors, openapi_extra=IMAGE_BODY)
+    async def read(request: fastapi.Request):
+        """Read a number of several digits written on one line."""
+        data = await image_from_request(request)
+        return await run_in_threadpool(read_payload, model, data, max_side=max_side)
+
+    return app
+
+
+def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
+               blas_threads: int = 1, log_level: str = "warning") -> None:
+    """Serve ``create_app(model)`` with uvicorn until interrupted."""
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the web app needs FastAPI and uvicorn: pip install 'nndl[web]'") from exc
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=blas_threads)  # for the whole process: tiny matmuls run fastest on one thread
+    app = create_app(model, model_name=model_name)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
