@@ -245,11 +245,13 @@ def test_conv_network_saves_and_loads_identically(tmp_path, rng):
 
 # ----- learning -----------------------------------------------------------------------------------
 def test_small_conv_net_learns_mnist_subset(mnist):
-    """5,000 training images, 2 epochs: at least 95% of the 10,000 test images right."""
+    """The book's two conv-pool layers (ReLU) learn: 5,000 training images, 2 epochs, plain SGD,
+    at least 95% of the 10,000 test images right (seeds 0-3 give 96.8-97.0%)."""
     (x, y), _, test = mnist
     net = nndl.Network([ConvPool(20, 5, pool=2, activation="relu", input_shape=(1, 28, 28)),
-                        nndl.Dense(20 * 12 * 12, 100, "relu"), nndl.Dense(100, 10, "softmax")],
-                       cost="log-likelihood", seed=1, init="he")
+                        ConvPool(40, 5, pool=2, activation="relu"),
+                        nndl.Dense(640, 100, "relu"), nndl.Dense(100, 10, "softmax")],
+                       cost="log-likelihood", seed=0, init="he")
     net.fit((x[:5000], y[:5000]), epochs=2, mini_batch_size=10, eta=0.1, monitor_evaluation_accuracy=False)
     assert net.accuracy(test) >= 0.95
 
