@@ -8,7 +8,8 @@ for /api/health, sends 50 warm-up requests, then ``--requests`` POSTs of a PNG b
 ``--concurrency`` concurrent clients (httpx, asyncio), bounded by ``--max-seconds``. Each body is
 an MNIST test digit drawn dark on white on a 280x280 canvas, as the web page sends it (``read``:
 a strip of six digits). Reports throughput, latency percentiles (p50, p90, p99, max), the error
-count and how many answers were right. Targets: p50 ≤ 10 ms and ≥ 200 requests/s on 2 cores.
+count, how many answers were right, and the server's and the client's CPU time per request
+(which, unlike wall-clock numbers, hardly depends on what else the machine runs). Targets: p50 ≤ 10 ms and ≥ 200 requests/s on 2 cores.
 
 The client runs on the same machine and competes with the server for the cores: on a shared
 machine, run it twice and report both.
@@ -67,6 +68,16 @@ def _server_command(model: str, port: int) -> tuple[list[str], str]:
         return [sys.executable, "-c", "import sys; from nndl.cli import main; sys.exit(main())", "serve", *args], \
             "nndl serve"
     return [sys.executable, "-m", "nndl.cli.serve", *args], "python -m nndl.cli.serve (same code as nndl serve)"
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used (Linux /proc), or None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -166,7 +177,15 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, proc)
-            report = asyncio.run(_load(url, "/api/" + args.endpoint, bodies, args.requests, args.concurrency, args.max_seconds))
+            cpu0, client0 = _cpu_seconds(proc.pid), time.process_time()
+            report = asyncio.run(_load(url, "/api/" + args.endpoint, bodies, args.requests, args.concurrency,
+                                       args.max_seconds))
+            cpu1, client1 = _cpu_seconds(proc.pid), time.process_time()
+            if cpu0 is not None and cpu1 is not None:
+                # CPU time per request (incl. the 50 warm-ups): the contention-free cost of a request
+                n = report["requests"] + 50
+                report["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / n, 3)
+                report["client_cpu_ms_per_request"] = round(1000 * (client1 - client0) / n, 3)
         finally:
             proc.terminate()
             try:

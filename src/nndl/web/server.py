@@ -299,13 +299,15 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     async def predict(request: fastapi.Request, activations: bool = False):
         """Read one digit; ``?activations=true`` adds each hidden layer's activations."""
         data = await image_from_request(request)
-        return await run_in_threadpool(predict_payload, model, data, activations=activations, max_side=max_side)
+        # Returned as a Response, the payload skips re-validation against the schema (it is built to fit it).
+        return JSONResponse(await run_in_threadpool(predict_payload, model, data, activations=activations,
+                                                    max_side=max_side))
 
     @app.post("/api/read", response_model=ReadResponse, responses=errors, openapi_extra=IMAGE_BODY)
     async def read(request: fastapi.Request):
         """Read a number of several digits written on one line."""
         data = await image_from_request(request)
-        return await run_in_threadpool(read_payload, model, data, max_side=max_side)
+        return JSONResponse(await run_in_threadpool(read_payload, model, data, max_side=max_side))
 
     return app
 
