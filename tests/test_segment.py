@@ -6,6 +6,7 @@ import argparse
 import difflib
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -104,6 +105,24 @@ def test_dynamic_programming_maximises_the_product_of_confidences():
     assert segment._best_split(cuts, list(log_score), log_score) == [(0, 10), (10, 30)]
     log_score[(0, 30)] = math.log(0.95)
     assert segment._best_split(cuts, list(log_score), log_score) == [(0, 30)]
+
+
+def test_work_is_bounded_on_hostile_images(net):
+    """A 2,000-pixel-wide scribble (one unit 150 line heights wide) and a field of dots."""
+    scribble = np.zeros((60, 2000), np.float32)
+    cols = np.arange(2000)
+    rows = (30 + 8 * np.sin(cols / 3.0)).astype(int)
+    for dy in range(-2, 3):
+        scribble[rows + dy, cols] = 1.0
+    t = time.perf_counter()
+    result = segment.read_number(net, scribble)
+    assert time.perf_counter() - t < 20 and len(result.digits) >= 1
+    dots = np.zeros((40, 800), np.float32)
+    for dy in range(2):
+        for dx in range(2):
+            dots[5 + dy::10, 5 + dx::10] = 1.0  # 80 columns of 4 dots: 80 marks, not a number
+    with pytest.raises(segment.SegmentationError, match="80 separate marks"):
+        segment.read_number(net, dots)
 
 
 def test_blank_image_raises(net):

@@ -33,6 +33,7 @@ import numpy as np
 from scipy import ndimage
 
 from .data.images import BOX_THRESHOLD, MAX_SIDE, NoDigitError, centre_digit, ink_map, pil_image, read_image
+from .errors import NNDLError
 
 WORK_HEIGHT = 48          # the line is scaled down to about this height (pixels) before the search
 MIN_UNIT_HEIGHT = 0.3     # units lower than this (of the line height) are dashes or dirt: ignored
@@ -41,10 +42,16 @@ SINGLE_WIDTH = 1.0        # units at most this wide (of the line height) are one
 MAX_PIECE_WIDTH = 1.3     # candidate pieces are at most this wide (of the line height) ...
 MIN_PIECE_WIDTH = 0.15    # ... at least this wide ...
 MIN_PIECE_HEIGHT = 0.5    # ... and their ink spans at least this share of the line height
-CUTS_PER_HEIGHT = 24      # candidate cuts: about this many per line height
+CUTS_PER_HEIGHT = 24      # candidate cuts: about this many per line height ...
+MAX_PIECES = 4000         # ... unless that makes more candidate pieces than this: then fewer
+MAX_DIGITS = 64           # more separate marks than this is not a number
 WIDE_ASPECT, WIDE_SCALE = 1.05, 0.15   # shape prior: pieces wider than 1.05 x their height lose
 NARROW_ASPECT, NARROW_LOG_PRIOR = 0.35, -1.0  # ... and slivers narrower than 0.35 x their height
 TOO_WIDE_LOG_PRIOR = math.log(1e-6)   # a unit read whole although wider than any digit: last resort
+
+
+class SegmentationError(NNDLError, ValueError):
+    """The image cannot be read as one line of digits (e.g. far too many separate marks)."""
 
 
 @dataclass
@@ -97,7 +104,12 @@ def read_ink(network, ink: np.ndarray) -> NumberRead:
     units = [u for u, h in zip(units, heights) if h >= MIN_UNIT_HEIGHT * line_height]
 
     # Every candidate piece of every unit, classified in one batch.
-    plans = [_candidate_cuts(u, line_height) for u in units]
+    if len(units) > MAX_DIGITS:
+        raise SegmentationError(
+            f"the image holds {len(units)} separate marks; at most {MAX_DIGITS} digits are read: "
+            "send one line of digits on clean paper")
+    step = _cut_step(units, line_height)
+    plans = [_candidate_cuts(u, line_height, step) for u in units]
     keys = [(k, a, b) for k, (_, pieces) in enumerate(plans) for a, b in pieces]
     x = np.stack([centre_digit(_piece(units[k], a, b)) for k, a, b in keys])  # (n, 784)
     proba, conf = _confidences(network, x)  # (n, n_classes), (n,)
@@ -198,7 +210,19 @@ def _units(ink: np.ndarray) -> list[_Unit]:
 
 
 # ----- cutting a unit ------------------------------------------------------------------------------
-def _candidate_cuts(unit: _Unit, line_height: float) -> tuple[list[int], list[tuple[int, int]]]:
+def _cut_step(units: list[_Unit], line_height: float) -> int:
+    """Columns between candidate cuts: about CUTS_PER_HEIGHT per line height, coarser where the
+    units to cut are so wide that the pieces would exceed MAX_PIECES (a bound on the work)."""
+    step = max(1.0, line_height / CUTS_PER_HEIGHT)
+    wide = sum(u.c1 - u.c0 for u in units if u.c1 - u.c0 > SINGLE_WIDTH * line_height)
+    span = (MAX_PIECE_WIDTH - MIN_PIECE_WIDTH) * line_height
+    pieces = (wide / step) * (span / step)  # cuts x piece widths
+    if pieces > MAX_PIECES:
+        step *= math.sqrt(pieces / MAX_PIECES)
+    return max(1, round(step))
+
+
+def _candidate_cuts(unit: _Unit, line_height: float, step: int) -> tuple[list[int], list[tuple[int, int]]]:
     """Cut positions within a unit and the digit-like pieces between pairs of them.
 
     The whole unit is always a candidate (scored down if too wide), so every unit is read.
@@ -207,7 +231,6 @@ def _candidate_cuts(unit: _Unit, line_height: float) -> tuple[list[int], list[tu
     if c1 - c0 <= SINGLE_WIDTH * line_height:
         return [c0, c1], [(c0, c1)]
     mask = unit.ink > BOX_THRESHOLD
-    step = max(1, round(line_height / CUTS_PER_HEIGHT))
     cuts = sorted(set(range(c0, c1, step)) | {c1})
     lo, hi = MIN_PIECE_WIDTH * line_height, MAX_PIECE_WIDTH * line_height
     pieces = [(a, b) for i, a in enumerate(cuts) for b in cuts[i + 1:]

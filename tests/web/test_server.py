@@ -212,6 +212,12 @@ def test_blank_image_names_no_digit_error(client):
         body = _assert_error(client.post(path, content=blank, headers={"Content-Type": "image/png"}),
                              422, "NoDigitError")
         assert "blank" in body["detail"]
+    dots = np.full((40, 800), 255, np.uint8)
+    for dy in range(2):
+        for dx in range(2):
+            dots[5 + dy::10, 5 + dx::10] = 0  # 80 marks in a row: not a number
+    _assert_error(client.post("/api/read", content=encode(dots), headers={"Content-Type": "image/png"}),
+                  422, "SegmentationError")
 
 
 def test_random_and_mutated_bytes_never_give_a_500(safe_client, digit_png):

@@ -232,7 +232,7 @@ def _remove_specks_in(a: np.ndarray) -> np.ndarray:
         return a
     mass = ndimage.sum_labels(a, labels, index=np.arange(1, n + 1))  # (n,)
     boxes = ndimage.find_objects(labels)
-    big = mass >= SPECK_FRACTION * mass.sum()
+    big = mass >= min(SPECK_FRACTION * mass.sum(), mass.max())  # at least the largest bit is the digit
     y0 = min(boxes[i][0].start for i in np.flatnonzero(big))
     y1 = max(boxes[i][0].stop for i in np.flatnonzero(big))
     x0 = min(boxes[i][1].start for i in np.flatnonzero(big))

@@ -61,7 +61,9 @@ class APIError(Exception):
 
 # ----- the work behind the endpoints (plain functions, run in the thread pool) --------------------
 def _image_errors(exc: Exception) -> APIError:
-    status = {NoDigitError: 422, ImageTooLargeError: 413, ImageFormatError: 400}[type(exc)]
+    from ..segment import SegmentationError
+
+    status = {NoDigitError: 422, SegmentationError: 422, ImageTooLargeError: 413, ImageFormatError: 400}[type(exc)]
     return APIError(status, type(exc).__name__, str(exc))
 
 
@@ -81,12 +83,12 @@ def predict_payload(network, data: bytes, *, activations: bool = False, max_side
 
 def read_payload(network, data: bytes, *, max_side: int = MAX_SIDE) -> dict:
     """The answer of /api/read for encoded image bytes."""
-    from ..segment import read_ink
     from ..data.images import ink_map
+    from ..segment import SegmentationError, read_ink
 
     try:
         return read_ink(network, ink_map(read_image(data, max_side=max_side, formats=FORMATS))).to_dict()
-    except (NoDigitError, ImageTooLargeError, ImageFormatError) as exc:
+    except (NoDigitError, SegmentationError, ImageTooLargeError, ImageFormatError) as exc:
         raise _image_errors(exc) from None
 
 
