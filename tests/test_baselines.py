@@ -56,7 +56,7 @@ def small_svm(mnist):
 
 def test_svm_learns_from_a_small_subset(mnist, small_svm):
     _, _, (x_test, y_test) = mnist
-    # The book's settings (gamma = 1/784, C = 1) on 3,000 training images: about 86%.
+    # The book's settings (C = 1, gamma = 1/784 on k/256 pixels) on 3,000 training images: about 86%.
     assert small_svm.accuracy((x_test[:1000], y_test[:1000])) >= 0.85
 
 
@@ -71,10 +71,13 @@ def test_svm_parallel_prediction_matches_serial(mnist, small_svm):
     np.testing.assert_array_equal(parallel, serial)
 
 
-def test_svm_uses_the_books_kernel_width_by_default():
-    assert SVMBaseline().svc.gamma == "auto"  # 1/n_features: scikit-learn's default in 2015
+def test_svm_uses_the_books_kernel_width_by_default(small_svm):
+    # scikit-learn's 2015 default 1/n_features, on the book's k/256 pixels rather than our k/255.
+    assert small_svm.gamma == "book"
+    assert small_svm.svc.gamma == pytest.approx((255 / 256) ** 2 / 784)
+    assert small_svm.svc.C == 1.0 and small_svm.svc.kernel == "rbf"
+    assert SVMBaseline(gamma="auto").svc.gamma == "auto"
     assert SVMBaseline(gamma="scale").svc.gamma == "scale"
-    assert SVMBaseline().svc.C == 1.0 and SVMBaseline().svc.kernel == "rbf"
 
 
 def test_run_baseline_svm_with_train_size(mnist):
