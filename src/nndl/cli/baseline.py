@@ -36,11 +36,12 @@ def _gamma(text: str) -> str | float:
     if text in ("book", "auto", "scale"):
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(
-            f"--gamma must be 'book', 'auto', 'scale' or a positive number; got {text!r}"
-        ) from None
+        value = float("nan")
+    if not 0 < value < float("inf"):  # false for nan too
+        raise ValueError(f"--gamma must be 'book', 'auto', 'scale' or a positive number; got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
