@@ -125,3 +125,5 @@ def test_cli_baseline_prints_the_accuracy(mnist, capsys):
     assert result["train_size"] == 1000 and result["total"] == 10_000
     with pytest.raises(ValueError, match="--gamma applies only to base-svm"):
         _cli(["baseline", "base-dark", "--gamma", "scale"])
+    with pytest.raises(ValueError, match="positive number; got '-1'"):
+        _cli(["baseline", "base-svm", "--gamma=-1"])
