@@ -12,10 +12,11 @@ most confident about. We do that, in two steps:
 2. A unit wider than one line height is cut. Candidate cuts are made at columns inside it; every piece
    between two cuts is put into MNIST form (``nndl.data.images.centre_digit``) and the whole
    batch of pieces is classified at once. Dynamic programming over the cut points picks the
-   segmentation with the highest product of the pieces' confidences (max probabilities), each
-   weighted by a prior on a digit's shape (width over height: MNIST digits lie between about 0.2
-   and 1.1). Since each extra piece multiplies in a factor below one, splitting a unit pays only
-   where its pieces are read more confidently than the whole.
+   segmentation with the highest product of the pieces' confidences, each weighted by a prior on
+   a digit's shape (width over height: MNIST digits lie between about 0.2 and 1.4) and, in a unit
+   that may be one wide digit, a prior against cutting it. Since each extra piece multiplies in a
+   factor below one, splitting a unit pays only where its pieces are read more confidently than
+   the whole.
 
 Limits: one line of digits, written left to right; a digit broken into parts side by side is read
 as two; cuts are vertical lines, so strongly slanted touching digits may lose a stroke to their
@@ -45,9 +46,11 @@ MIN_PIECE_HEIGHT = 0.5    # ... and their ink spans at least this share of the l
 CUTS_PER_HEIGHT = 24      # candidate cuts: about this many per line height ...
 MAX_PIECES = 4000         # ... unless that makes more candidate pieces than this: then fewer
 MAX_DIGITS = 64           # more separate marks than this is not a number
-WIDE_ASPECT, WIDE_SCALE = 1.05, 0.15   # shape prior: pieces wider than 1.05 x their height lose
+WIDE_ASPECT, WIDE_SCALE = 1.2, 0.25    # shape prior: pieces wider than 1.2 x their height lose
 NARROW_ASPECT, NARROW_LOG_PRIOR = 0.35, -1.0  # ... and slivers narrower than 0.35 x their height
 TOO_WIDE_LOG_PRIOR = math.log(1e-6)   # a unit read whole although wider than any digit: last resort
+AMBIGUOUS_WIDTH = 1.3     # a unit up to this wide (of the line height) may well be one wide digit, so ...
+SPLIT_LOG_PRIOR = math.log(0.7)  # ... each piece of a cut of it costs a factor 0.7
 
 
 class SegmentationError(NNDLError, ValueError):
@@ -114,6 +117,7 @@ def read_ink(network, ink: np.ndarray) -> NumberRead:
     x = np.stack([centre_digit(_piece(units[k], a, b)) for k, a, b in keys])  # (n, 784)
     proba, conf = _confidences(network, x)  # (n, n_classes), (n,)
     log_score = {(k, a, b): math.log(max(float(c), 1e-300)) + _log_shape_prior(units[k], a, b, line_height)
+                 + _log_split_prior(units[k], a, b, line_height)
                  for (k, a, b), c in zip(keys, conf)}
     proba, conf = dict(zip(keys, proba)), dict(zip(keys, conf))
 
@@ -251,6 +255,13 @@ def _log_shape_prior(unit: _Unit, a: int, b: int, line_height: float) -> float:
     if aspect > WIDE_ASPECT:
         return -(((aspect - WIDE_ASPECT) / WIDE_SCALE) ** 2)
     return NARROW_LOG_PRIOR if aspect < NARROW_ASPECT else 0.0
+
+
+def _log_split_prior(unit: _Unit, a: int, b: int, line_height: float) -> float:
+    """log of a prior against cutting a unit that may be a single wide digit: without it, two
+    fragments that each look like a digit (the classifier is confident about many shapes) win."""
+    whole = (a, b) == (unit.c0, unit.c1)
+    return SPLIT_LOG_PRIOR if not whole and unit.c1 - unit.c0 <= AMBIGUOUS_WIDTH * line_height else 0.0
 
 
 def _best_split(cuts: list[int], pieces: list[tuple[int, int]], log_score: dict) -> list[tuple[int, int]]:
