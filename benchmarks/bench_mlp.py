@@ -78,7 +78,15 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--sizes", nargs="+", default=["784,30,10", "784,100,10"])
     p.add_argument("--batch", type=int, nargs="+", default=[10, 100])
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="PyTorch intra-op threads (default: its own choice, all cores)")
     args = p.parse_args(argv)
+    if args.torch_threads:
+        try:
+            import torch
+            torch.set_num_threads(args.torch_threads)
+        except ImportError:
+            pass
     x, y = data()
     try:
         import torch
