@@ -121,15 +121,18 @@ class Trainer:
     def _run_epoch(self, x_all, y_all, m: int, batch_callbacks: list[Callback]) -> None:
         n = x_all.shape[0]
         perm = self.rng.permutation(n)
-        xs, ys = x_all[perm], y_all[perm]
-        if self.augment is not None:
-            xs = self.network.prepare_input(self.augment(to_numpy(xs), self.rng))
+        if self.augment is not None:  # distort this epoch's shuffled copy of the training set
+            x_all, y_all = self.network.prepare_input(self.augment(to_numpy(x_all[perm]), self.rng)), y_all[perm]
+            perm = np.arange(n)
         backprop, step = self.network.backprop, self.optimizer.step
         for batch, k in enumerate(range(0, n, m)):
-            backprop(xs[k:k + m], ys[k:k + m])
+            # Gathering each mini-batch as it is needed keeps it in cache; copying the whole
+            # shuffled set first costs a pass over memory (and page faults) every epoch.
+            idx = perm[k:k + m]
+            backprop(x_all[idx], y_all[idx])
             step()
             for cb in batch_callbacks:
-                cb.on_batch_end(batch, {"batch_size": min(m, n - k)})
+                cb.on_batch_end(batch, {"batch_size": len(idx)})
 
     def _call_epoch_end(self, epoch: int, logs: dict) -> None:
         # Monitoring runs first (it fills logs); the divergence check runs before any callback
