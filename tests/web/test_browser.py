@@ -22,7 +22,7 @@ import pytest
 
 from nndl.data import images
 from nndl.segment import read_number
-from tests.web.helpers import digit_model
+from nndl.models import load_default_model
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -32,7 +32,8 @@ SCALE = 10  # canvas pixels per MNIST pixel: 28 x 10 = the 280-pixel canvas
 
 @pytest.fixture(scope="module")
 def net():
-    return digit_model()
+    """The bundled default model: the page is served exactly as `nndl serve` serves it."""
+    return load_default_model()
 
 
 def _free_port() -> int:
@@ -47,11 +48,9 @@ def page(net, tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("serve")
-    model = folder / "net.npz"
-    net.save(str(model))
     port = _free_port()
     with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--model", str(model), "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--port", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -152,7 +151,7 @@ def test_drawing_a_digit_shows_the_network_reading(page, net, mnist, tmp_path):
     assert page.locator("#bars li").count() == 10
     assert page.locator("#bars li.top .label").inner_text() == shown
     assert page.get_attribute("#preprocessed", "src").startswith("data:image/png;base64,")
-    assert page.locator("#activations canvas").count() == 1
+    assert page.locator("#activations canvas").count() == len(net.layers) - 1  # one panel per hidden layer
     assert "dense" in page.inner_text("#activations")
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot), full_page=True)
