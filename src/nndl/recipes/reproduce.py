@@ -127,7 +127,7 @@ def results_markdown(rows: list[dict]) -> str:
         spread = "—" if r["measured_mean"] is None else f"{_pct(r['measured_mean'])} ± {100 * r['measured_std']:.2f}"
         diff = "—" if r["difference"] is None else f"{100 * r['difference']:+.2f}"
         lines.append(f"| {r['id']} | {r['metric']} | {_pct(r['book'])} | {_pct(r['measured_best'])} | {spread} | "
-                     f"{r['seeds']} | {r['epochs']} | {diff} | {r['seconds']} |")
+                     f"{r['seeds']} | {r['epochs'] or '—'} | {diff} | {r['seconds']} |")
     return "\n".join(lines) + "\n"
 
 
