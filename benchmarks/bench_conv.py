@@ -6,8 +6,8 @@
 The network: Conv2D 20@5x5 ReLU on 1x28x28 → MaxPool 2 → Conv2D 40@5x5 ReLU → MaxPool 2 →
 Dense(640, 100, ReLU) → Dense(100, 10, softmax), log-likelihood cost, plain SGD (η = 0.03).
 PyTorch (when installed) trains the identical network (same shapes, batch, cost and update).
-Both use ``--threads`` threads (default: one per core; nndl's trainer otherwise picks its BLAS
-thread count itself). For each mini-batch size m, after a warm-up, both train one epoch over
+By default each library uses its own thread policy: PyTorch one thread per core, nndl what its
+trainer picks for the work per mini-batch (shown in the table); ``--threads N`` gives both N. For each mini-batch size m, after a warm-up, both train one epoch over
 ``--images`` MNIST images (with the shuffle), alternately ``--repeats`` times; the best time of
 each is extrapolated to 50,000 images. ``--convpool`` adds a row for the same network built from
 the book's ConvPool layers (ReLU after pooling: the same function, less work).
@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import nndl
-from nndl.backend import blas_threads
+from nndl.backend import blas_threads, threads_for_work
 from nndl.nn.conv import Conv2D, ConvPool, MaxPool
 from nndl.train.trainer import Trainer
 
@@ -96,7 +96,7 @@ class TorchRun:
     def __init__(self, m: int, x, y, threads: int | None):
         import torch
 
-        torch.set_num_threads(threads or os.cpu_count() or 1)
+        torch.set_num_threads(threads or os.cpu_count() or 1)   # PyTorch's default: one per core
         torch.manual_seed(0)
         nn = torch.nn
         self.torch = torch
@@ -138,7 +138,8 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=int, default=5000, help="images per timed epoch (default 5000)")
     p.add_argument("--batch", type=int, nargs="+", default=[10, 100], help="mini-batch sizes (default 10 100)")
     p.add_argument("--repeats", type=int, default=3, help="timed epochs per library, alternating (default 3)")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both (default: one per core)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for both (default: PyTorch one per core, nndl its trainer's choice)")
     p.add_argument("--convpool", action="store_true", help="also time the net built from ConvPool layers")
     args = p.parse_args(argv)
     x, y = data(args.images)
@@ -147,13 +148,14 @@ def main(argv=None) -> None:
     flops = flops_per_image()
     print(f"# nndl {nndl.__version__}, numpy {np.__version__}, "
           f"{'torch ' + torch_version if torch_version else 'torch not installed'}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, {args.threads} threads, "
+          f"{platform.processor() or platform.machine()}, "
+          f"threads: {args.threads or 'each library its default'}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"# float32 matmul peak {peak:.0f} GFLOP/s; {flops / 1e6:.2f} MFLOP per training image; "
           f"{len(x)} images per timed epoch, best of {args.repeats}, extrapolated to {EPOCH:,}")
-    print("| net | m | nndl s/epoch | nndl samples/s | nndl GFLOP/s | % of peak | PyTorch s/epoch "
+    print("| net | m | nndl threads | nndl s/epoch | nndl samples/s | nndl GFLOP/s | % of peak | PyTorch s/epoch "
           "| PyTorch samples/s | nndl/PyTorch |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     variants = [("Conv2D+MaxPool", False)] + ([("ConvPool", True)] if args.convpool else [])
     for m in args.batch:
         runs = {name: NndlRun(m, x, y, args.threads, convpool) for name, convpool in variants}
@@ -167,11 +169,13 @@ def main(argv=None) -> None:
                 best_torch = min(best_torch, theirs.epoch())
         scale = EPOCH / len(x)
         for name, seconds in best.items():
+            net = runs[name].net
+            threads = args.threads or threads_for_work(3 * m * net.macs_per_sample()) or os.cpu_count()
             s_epoch, rate = seconds * scale, len(x) / seconds
             gflops = rate * flops / 1e9
             torch_cols = (f"{best_torch * scale:.2f} | {len(x) / best_torch:,.0f} | {best_torch / seconds:.2f}"
                           if theirs else "— | — | —")
-            print(f"| {name} | {m} | {s_epoch:.2f} | {rate:,.0f} | {gflops:.1f} | {100 * gflops / peak:.0f}% "
+            print(f"| {name} | {m} | {threads} | {s_epoch:.2f} | {rate:,.0f} | {gflops:.1f} | {100 * gflops / peak:.0f}% "
                   f"| {torch_cols} |", flush=True)
 
 
