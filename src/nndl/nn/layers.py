@@ -74,7 +74,7 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_features(a_in, n_in: int, layer: str):
+def _check_features(a_in, n_in: int, layer: Layer):
     """Accept (m, n_in) or (m, ...) with n_in features per sample; return the (m, n_in) view."""
     if a_in.ndim == 2 and a_in.shape[1] == n_in:
         return a_in
@@ -121,7 +121,7 @@ class Dense(Layer):
 
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
-        a_in = _check_features(a_in, self.n_in, repr(self))
+        a_in = _check_features(a_in, self.n_in, self)  # the layer is only formatted on error
         z = a_in @ self.w.value                   # (m, n_out)
         z += self.b.value
         a = self.activation.fn(z)

@@ -182,9 +182,11 @@ class Network:
             a = layer.forward(a, train=train)
         return a
 
-    def feedforward(self, x: Any, batch_size: int = 1000) -> np.ndarray:
-        """Output activations a^L, shape (m, n_out), computed in chunks of ``batch_size`` rows."""
+    def feedforward(self, x: Any, batch_size: int | None = None) -> np.ndarray:
+        """Output activations a^L, shape (m, n_out), computed in chunks of ``batch_size`` rows
+        (default: 1000 for flat inputs, 100 for images, whose conv temporaries are large)."""
         x = self.prepare_input(x)
+        batch_size = batch_size or self.eval_batch_size
         outs = [self.forward(x[k:k + batch_size]) for k in range(0, x.shape[0], batch_size)]
         xp = backend.array_module(x)
         return xp.concatenate(outs) if outs else xp.zeros((0,) + self.output_shape, self.dtype)
@@ -212,10 +214,15 @@ class Network:
             raise ValueError("cannot measure accuracy on an empty data set")
         return float((self.predict(x) == y).mean())
 
-    def total_cost(self, data: tuple[Any, Any], batch_size: int = 1000) -> float:
+    @property
+    def eval_batch_size(self) -> int:
+        return 1000 if len(self.input_shape) == 1 else 100
+
+    def total_cost(self, data: tuple[Any, Any], batch_size: int | None = None) -> float:
         """Mean cost (1/n) Σ_x C_x over ``data`` (without any regularisation term)."""
         x, y = data
         x = self.prepare_input(x)
+        batch_size = batch_size or self.eval_batch_size
         n = x.shape[0]
         total = 0.0
         for k in range(0, n, batch_size):
