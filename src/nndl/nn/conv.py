@@ -480,8 +480,35 @@ class _ActivationMixin:
         return grad_a * self.activation.prime(self.z, self.a)
 
 
+class _KernelLayer(_ActivationMixin, Layer):
+    """What Conv2D and ConvPool share: n_maps k×k kernels with one bias each, shared weights."""
+
+    def _setup(self, n_maps: int, k: int, activation, input_shape, init: str | None) -> None:
+        self.n_maps = _positive_int("n_maps", n_maps)
+        self.k = _positive_int("kernel size k", k)
+        self._set_activation(activation)
+        self.input_shape = None if input_shape is None else _image_shape(input_shape, f"{type(self).__name__} input_shape")
+        self._given_shape = self.input_shape
+        self.init = init
+
+    def _input_dims(self, input_shape) -> tuple[int, int, int]:
+        c, h, w = _resolve_input_shape(self._given_shape, input_shape, repr(self))
+        if h < self.k or w < self.k:
+            raise ShapeError(f"{self!r}: a {self.k}x{self.k} receptive field does not fit in a {h}x{w} input")
+        return c, h, w
+
+    def _make_kernels(self, c: int, h: int, w: int, rng, dtype, init: str) -> None:
+        fan_in = c * self.k * self.k  # each hidden neuron sees c·k·k inputs
+        wv, bv = init_params(self.init or init, (self.n_maps, c, self.k, self.k), (self.n_maps,),
+                             fan_in, self.n_maps * self.k * self.k, rng, dtype)
+        self.w = Param("w", wv, regularize=True)
+        self.b = Param("b", bv)
+        self.params = [self.w, self.b]
+        self.input_shape = (c, h, w)
+
+
 @register_layer
-class Conv2D(_ActivationMixin, Layer):
+class Conv2D(_KernelLayer):
     """Convolutional layer: ``n_maps`` feature maps of k×k local receptive fields, a = σ(w ⊛ a_in + b).
 
     Shapes: a_in (m, c, h, w) (or flat rows (m, c·h·w), reshaped by ``input_shape``),
@@ -494,25 +521,12 @@ class Conv2D(_ActivationMixin, Layer):
     def __init__(self, n_maps: int, k: int, *, stride: int = 1, activation: str | Activation = "relu",
                  input_shape: tuple[int, int, int] | None = None, init: str | None = None):
         super().__init__()
-        self.n_maps = _positive_int("n_maps", n_maps)
-        self.k = _positive_int("kernel size k", k)
         self.stride = _positive_int("stride", stride)
-        self._set_activation(activation)
-        self.input_shape = None if input_shape is None else _image_shape(input_shape, "Conv2D input_shape")
-        self._given_shape = self.input_shape
-        self.init = init
+        self._setup(n_maps, k, activation, input_shape, init)
 
     def build(self, input_shape, rng, dtype, init):
-        c, h, w = _resolve_input_shape(self._given_shape, input_shape, repr(self))
-        if h < self.k or w < self.k:
-            raise ShapeError(f"{self!r}: a {self.k}x{self.k} receptive field does not fit in a {h}x{w} input")
-        fan_in = c * self.k * self.k  # each hidden neuron sees c·k·k inputs
-        wv, bv = init_params(self.init or init, (self.n_maps, c, self.k, self.k), (self.n_maps,),
-                             fan_in, self.n_maps * self.k * self.k, rng, dtype)
-        self.w = Param("w", wv, regularize=True)
-        self.b = Param("b", bv)
-        self.params = [self.w, self.b]
-        self.input_shape = (c, h, w)
+        c, h, w = self._input_dims(input_shape)
+        self._make_kernels(c, h, w, rng, dtype, init)
         self.output_shape = (self.n_maps, conv_output_size(h, self.k, self.stride),
                              conv_output_size(w, self.k, self.stride))
         return self.output_shape
@@ -599,7 +613,7 @@ class L2Pool(_Pool):
 
 
 @register_layer
-class ConvPool(_ActivationMixin, Layer):
+class ConvPool(_KernelLayer):
     """The book's ConvPoolLayer: convolution, max-pooling, then bias and activation.
 
     Exactly the book's (Theano) order: ``a = σ(maxpool(w ⊛ a_in) + b)``. The bias is added after
@@ -613,29 +627,17 @@ class ConvPool(_ActivationMixin, Layer):
     def __init__(self, n_maps: int, k: int, pool: int = 2, activation: str | Activation = "sigmoid",
                  input_shape: tuple[int, int, int] | None = None, init: str | None = None):
         super().__init__()
-        self.n_maps = _positive_int("n_maps", n_maps)
-        self.k = _positive_int("kernel size k", k)
         self.pool = _positive_int("pool size", pool)
-        self._set_activation(activation)
-        self.input_shape = None if input_shape is None else _image_shape(input_shape, "ConvPool input_shape")
-        self._given_shape = self.input_shape
-        self.init = init
+        self._setup(n_maps, k, activation, input_shape, init)
 
     def build(self, input_shape, rng, dtype, init):
-        c, h, w = _resolve_input_shape(self._given_shape, input_shape, repr(self))
-        if h < self.k or w < self.k:
-            raise ShapeError(f"{self!r}: a {self.k}x{self.k} receptive field does not fit in a {h}x{w} input")
+        c, h, w = self._input_dims(input_shape)
         hc, wc = h - self.k + 1, w - self.k + 1
         if hc % self.pool or wc % self.pool:
             raise ShapeError(
                 f"{self!r}: the {hc}x{wc} feature maps are not divisible by the pool size {self.pool}; "
                 f"change k or pool")
-        wv, bv = init_params(self.init or init, (self.n_maps, c, self.k, self.k), (self.n_maps,),
-                             c * self.k * self.k, self.n_maps * self.k * self.k, rng, dtype)
-        self.w = Param("w", wv, regularize=True)
-        self.b = Param("b", bv)
-        self.params = [self.w, self.b]
-        self.input_shape = (c, h, w)
+        self._make_kernels(c, h, w, rng, dtype, init)
         self.output_shape = (self.n_maps, hc // self.pool, wc // self.pool)
         return self.output_shape
 
