@@ -19,10 +19,10 @@ keys of ``nndl.train.callbacks.MetricsLog``.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -57,20 +57,12 @@ def _figure(width: float, height: float):
 
 def _save(fig, out: PathLike) -> str:
     """Write ``fig`` as PNG to ``out`` atomically; return the path as a string."""
+    from .models.io import atomic_write_bytes
+
     out = os.fspath(out)
-    directory = os.path.dirname(os.path.abspath(out))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)  # rendered fully before the file is touched
+    atomic_write_bytes(out, buf.getvalue())
     return out
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterable, Union
 
@@ -324,17 +323,10 @@ def to_png(x: np.ndarray, *, scale: int = 1, invert: bool = False) -> bytes:
 
 def save_png(x: np.ndarray, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write ``to_png(x)`` to ``path`` atomically (a temp file in the same folder, then a rename)."""
+    from ..models.io import atomic_write_bytes
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(to_png(x, **kwargs))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(os.fspath(path), to_png(x, **kwargs))
     return path
 
 
