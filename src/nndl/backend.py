@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import expit as _numpy_expit
 
 _DEFAULT_DTYPE = np.dtype(np.float32)
 _DEVICE = "cpu"
@@ -81,9 +82,7 @@ def to_numpy(x: Any) -> np.ndarray:
 def expit(z):
     """Numerically stable logistic sigmoid, one ufunc call, no overflow warnings."""
     if array_module(z) is np:
-        from scipy.special import expit as _expit
-
-        return _expit(z)
+        return _numpy_expit(z)
     from cupyx.scipy.special import expit as _cexpit  # type: ignore
 
     return _cexpit(z)
