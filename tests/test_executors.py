@@ -13,6 +13,7 @@ import pytest
 from nndl.executors import (DaskExecutor, ExecutorError, LocalExecutor, append_jsonl, available_cores, execute,
                             make_trial, read_jsonl, run_trial, trial_id)
 from nndl.recipes import settings_from
+from tests.inline_executor import InlineExecutor
 
 # A trial small enough to train in a fraction of a second: 500 images, 1 epoch, 1,000 validation images.
 SMALL = {"sizes": [784, 10, 10], "train_size": 500, "epochs": 1, "validation_size": 1000, "evaluate_on": "validation"}
@@ -20,23 +21,6 @@ SMALL = {"sizes": [784, 10, 10], "train_size": 500, "epochs": 1, "validation_siz
 
 def small_trials(etas=(0.5, 3.0), seeds=(0,)):
     return [make_trial({**SMALL, "eta": eta}, seed, params={"eta": eta}) for eta in etas for seed in seeds]
-
-
-class InlineExecutor:
-    """Runs trials in this process and counts them (to test the journal logic alone)."""
-
-    workers = 1
-
-    def __init__(self):
-        self.ran = []
-
-    def imap_unordered(self, trials, data_dir):
-        for t in trials:
-            self.ran.append(t["id"])
-            yield run_trial(t, data_dir)
-
-    def close(self):
-        pass
 
 
 # ----- trials -----------------------------------------------------------------------------------
@@ -103,7 +87,7 @@ def test_execute_appends_each_result_and_skips_finished_trials(tmp_path):
     with open(journal, "w") as f:
         f.write("\n".join([lines[0], lines[2]]) + "\n")
     third = InlineExecutor()
-    assert execute(trials, journal=journal, executor=third)["executed"] == 1 and third.ran == [trials[1]["id"]]
+    assert execute(trials, journal=journal, executor=third)["executed"] == 1 and [t["id"] for t in third.ran] == [trials[1]["id"]]
     assert len(read_jsonl(journal)) == 3
 
 
