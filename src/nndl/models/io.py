@@ -110,8 +110,8 @@ def _read_param(zf, key: str, shape: tuple[int, ...], dtype: np.dtype, path: str
     return arr
 
 
-def network_from_config(config: dict, path: str = "<config>"):
-    """Build an (untrained) Network from ``Network.config()``."""
+def network_from_config(config: dict, path: str = "<config>", *, seed: int | None = 0):
+    """Build an (untrained) Network from ``Network.config()``, initialised with ``seed``."""
     from ..nn import LAYER_TYPES, Network
 
     try:
@@ -127,7 +127,7 @@ def network_from_config(config: dict, path: str = "<config>"):
         return Network(layers, config["cost"], init=config.get("init", "default"),
                        dtype=config.get("dtype", "float32"),
                        output_encoding=config.get("output_encoding", "one-hot"),
-                       n_classes=config.get("n_classes"), seed=0)
+                       n_classes=config.get("n_classes"), seed=seed)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:

@@ -128,11 +128,9 @@ def build_network(settings: dict, seed: int | None = None):
 
     if settings["layers"]:
         config = {"layers": settings["layers"], "cost": settings["cost"], "init": settings["init"],
-                  "dtype": settings["dtype"], "output_encoding": settings["output_encoding"]}
-        net = network_from_config(config, "settings")
-        net = Network(net.layers, settings["cost"], seed=seed, init=settings["init"], dtype=settings["dtype"],
-                      output_encoding=settings["output_encoding"], n_classes=_n_classes(settings))
-        return net
+                  "dtype": settings["dtype"], "output_encoding": settings["output_encoding"],
+                  "n_classes": _n_classes(settings)}
+        return network_from_config(config, "settings", seed=seed)
     sizes = [int(s) for s in settings["sizes"]]
     if len(sizes) < 2 or min(sizes) < 1:
         raise RecipeError(f"sizes must be at least two positive layer sizes, got {settings['sizes']}")
