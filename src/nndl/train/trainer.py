@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..backend import blas_threads, threads_for_work, to_numpy
+from ..backend import blas_threads, threads_for_work, to_numpy, tune_allocator
 from ..errors import TrainingDivergedError
 from .callbacks import (
     MONITOR_KEYS,
@@ -89,6 +89,7 @@ class Trainer:
         (default: 1 for small mini-batch products, all cores for big ones)."""
         if threads is None:
             threads = threads_for_work(3 * mini_batch_size * self.network.macs_per_sample())
+        tune_allocator()
         with blas_threads(threads):
             return self._fit(training_data, epochs, mini_batch_size)
 
