@@ -60,24 +60,46 @@ def _strip_png(digits: list[np.ndarray]) -> bytes:
     return buf.getvalue()
 
 
-def _server_command(model: str, port: int) -> tuple[list[str], str]:
+def _server_command(model: str, port: int, workers: int) -> tuple[list[str], str]:
     from nndl.cli import COMMANDS
 
-    args = ["--model", model, "--host", "127.0.0.1", "--port", str(port)]
+    args = ["--model", model, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if "serve" in COMMANDS:
         return [sys.executable, "-c", "import sys; from nndl.cli import main; sys.exit(main())", "serve", *args], \
             "nndl serve"
     return [sys.executable, "-m", "nndl.cli.serve", *args], "python -m nndl.cli.serve (same code as nndl serve)"
 
 
-def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds a process has used (Linux /proc), or None elsewhere."""
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # the fields after the command's name
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc): the server's worker processes."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                children.setdefault(int(_stat(int(name))[1]), []).append(int(name))
+            except (OSError, ValueError, IndexError):
+                pass  # ended meanwhile
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+def _cpu_seconds(pids: list[int]) -> tuple[float, float] | None:
+    """(user, system) CPU seconds used by processes ``pids`` (Linux /proc), or None elsewhere."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        fields = [_stat(pid) for pid in pids]
     except (OSError, ValueError, IndexError):
         return None
+    return sum(int(f[11]) for f in fields) / tick, sum(int(f[12]) for f in fields) / tick
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
@@ -94,53 +116,115 @@ def _wait_healthy(url: str, proc: subprocess.Popen, seconds: float = 60) -> None
     raise RuntimeError(f"the server did not answer /api/health within {seconds} s")
 
 
-async def _load(url: str, path: str, bodies: list[tuple[bytes, str]], n: int, concurrency: int,
-                max_seconds: float) -> dict:
-    """POST ``n`` bodies to ``path`` from ``concurrency`` workers (after 50 warm-up requests)."""
-    import httpx
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that sends pre-built requests and reads the answers.
 
+    A lean client, as wrk is: the requests are bytes made once, the answer is read by its
+    Content-Length. The client runs on the server's machine and competes with it for the cores,
+    so the less CPU it spends the more the numbers measure the server.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            self.writer.write(data)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").lower().split("\r\n")
+            status = int(lines[0].split()[1])
+            fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+            body = await self.reader.readexactly(int(fields["content-length"]))
+            if fields.get("connection", "").strip() == "close":
+                self.close()
+            return status, body
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, KeyError, ValueError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def _request_bytes(host: str, port: int, path: str, body: bytes) -> bytes:
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+async def _load(host: str, port: int, path: str, bodies: list[tuple[bytes, str]], n: int, concurrency: int,
+                max_seconds: float, rate: float | None = None, on_start=None) -> dict:
+    """POST ``n`` bodies to ``path`` from ``concurrency`` connections (after 50 warm-up requests,
+    which also wait for every server process to be up); ``on_start()`` is called between the two.
+
+    Closed loop (``rate`` None): each connection sends its next request as soon as the answer
+    to the last one arrives. Open loop (``rate`` R): request i is due at ``i / R`` seconds and
+    its latency counts from then, so a slow answer that delays later requests is charged to
+    them too (wrk2's correction for coordinated omission).
+    """
+    requests = [(_request_bytes(host, port, path, body), truth) for body, truth in bodies]
     latencies: list[float] = []
     errors, right = 0, 0
     next_i = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10.0) as client:
+    connections = [_Connection(host, port) for _ in range(concurrency)]
+    t0 = time.perf_counter()
 
-        async def worker(count: bool) -> None:
-            nonlocal next_i, errors, right
-            while next_i < (n if count else 50):
-                i = next_i
-                next_i += 1
-                body, truth = bodies[i % len(bodies)]
-                t = time.perf_counter()
-                try:
-                    r = await client.post(path, content=body, headers={"Content-Type": "image/png"})
-                    ok = r.status_code == 200
-                    answer = r.json() if ok else None
-                except httpx.HTTPError:
-                    ok, answer = False, None
-                dt = time.perf_counter() - t
-                if not count:
-                    continue
-                latencies.append(dt)
-                if not ok:
-                    errors += 1
-                elif str(answer.get("digit", answer.get("number"))) == truth:
-                    right += 1
+    async def worker(conn: _Connection, count: bool) -> None:
+        nonlocal next_i, errors, right
+        while next_i < (n if count else 50):
+            i = next_i
+            next_i += 1
+            data, truth = requests[i % len(requests)]
+            due = t0 + i / rate if count and rate else None
+            if due is not None and due > time.perf_counter():
+                await asyncio.sleep(due - time.perf_counter())
+            t = time.perf_counter()
+            try:
+                status, body = await conn.request(data)
+                ok = status == 200
+                answer = json.loads(body) if ok else None
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, KeyError, ValueError):
+                ok, answer = False, None
+            dt = time.perf_counter() - (due if due is not None else t)
+            if not count:
+                continue
+            latencies.append(dt)
+            if not ok:
+                errors += 1
+            elif str(answer.get("digit", answer.get("number"))) == truth:
+                right += 1
 
-        await asyncio.gather(*(worker(False) for _ in range(concurrency)))  # warm-up
-        next_i = 0
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(asyncio.gather(*(worker(True) for _ in range(concurrency))), max_seconds)
-        except asyncio.TimeoutError:
-            pass
-        wall = time.perf_counter() - t0
+    await asyncio.gather(*(worker(c, False) for c in connections))  # warm-up
+    if on_start is not None:
+        on_start()
+    next_i = 0
+    t0 = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(worker(c, True) for c in connections)), max_seconds)
+    except asyncio.TimeoutError:
+        pass
+    wall = time.perf_counter() - t0
+    for c in connections:
+        c.close()
     lat = np.array(latencies) * 1000
     return {"requests": len(latencies), "errors": errors, "right_answers": right, "seconds": round(wall, 3),
             "throughput_per_s": round(len(latencies) / wall, 1),
             "p50_ms": round(float(np.percentile(lat, 50)), 2), "p90_ms": round(float(np.percentile(lat, 90)), 2),
             "p99_ms": round(float(np.percentile(lat, 99)), 2), "max_ms": round(float(lat.max()), 2)}
 
+
+def _run_loop(coro):
+    """Run the client on uvloop when it is installed (the leaner event loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
 
 def main() -> None:
@@ -150,6 +234,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--endpoint", choices=["predict", "read"], default="predict")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this long")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="server processes (nndl serve --workers; default: one per core)")
+    parser.add_argument("--rate", type=float, default=None, metavar="R",
+                        help="open loop: send R requests/s (latency counted from each request's due time); "
+                             "default: closed loop, each connection sends as soon as it has its answer")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,21 +260,32 @@ def main() -> None:
             bodies = [(_strip_png([x[6 * k + j] for j in range(6)]), "".join(str(v) for v in y[6 * k:6 * k + 6]))
                       for k in range(20)]
         port = _free_port()
-        cmd, how = _server_command(model, port)
+        cmd, how = _server_command(model, port, args.workers)
         log = open(os.path.join(tmp, "server.log"), "wb")
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             _wait_healthy(url, proc)
-            cpu0, client0 = _cpu_seconds(proc.pid), time.process_time()
-            report = asyncio.run(_load(url, "/api/" + args.endpoint, bodies, args.requests, args.concurrency,
-                                       args.max_seconds))
-            cpu1, client1 = _cpu_seconds(proc.pid), time.process_time()
+            server = _process_tree(proc.pid) if os.path.isdir("/proc") else [proc.pid]
+            start = {}
+
+            def on_start() -> None:  # after the warm-up: every server process is up and warm
+                start["server"], start["client"] = _cpu_seconds(server), os.times()
+
+            report = _run_loop(_load("127.0.0.1", port, "/api/" + args.endpoint, bodies, args.requests,
+                                     args.concurrency, args.max_seconds, args.rate, on_start))
+            cpu0, client0 = start["server"], start["client"]
+            cpu1, client1 = _cpu_seconds(server), os.times()
+            # CPU time per request: the contention-free cost of a request, which (unlike wall-clock
+            # numbers) hardly depends on what else the machine runs; "system" is the kernel's share
+            per_request = 1000 / report["requests"]
             if cpu0 is not None and cpu1 is not None:
-                # CPU time per request (incl. the 50 warm-ups): the contention-free cost of a request
-                n = report["requests"] + 50
-                report["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / n, 3)
-                report["client_cpu_ms_per_request"] = round(1000 * (client1 - client0) / n, 3)
+                user, system = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+                report["server_cpu_ms_per_request"] = round(per_request * (user + system), 3)
+                report["server_system_cpu_ms_per_request"] = round(per_request * system, 3)
+            user, system = client1.user - client0.user, client1.system - client0.system
+            report["client_cpu_ms_per_request"] = round(per_request * (user + system), 3)
+            report["client_system_cpu_ms_per_request"] = round(per_request * system, 3)
         finally:
             proc.terminate()
             try:
@@ -194,7 +294,8 @@ def main() -> None:
                 proc.kill()
             log.close()
     report = {"server": how, "model": os.path.basename(model), "endpoint": "/api/" + args.endpoint,
-              "concurrency": args.concurrency, "cpus": os.cpu_count(), **report}
+              "workers": args.workers, "concurrency": args.concurrency, "rate": args.rate, "cpus": os.cpu_count(),
+              **report}
     print(json.dumps(report, indent=2))
 
 

@@ -23,22 +23,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, metavar="M", help="a saved network (.npz); default: the bundled model")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="server processes (default 1); N > 1 uses N cores: each loads the model, "
+                        "the kernel spreads the connections over them (Linux)")
     p.add_argument("--blas-threads", type=positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1: one digit is a tiny matrix product)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the model (refusing a bad one before binding the port), then serve until interrupted."""
     from ..models.default import load_model, model_label
-    from ..web.server import run_server
+    from ..web.server import run_server, run_workers
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     net = load_model(args.model)  # load (and validate) before binding the port
-    print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/ (Ctrl-C to stop)",
+    processes = f" in {args.workers} processes" if args.workers > 1 else ""
+    print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/{processes} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
-    run_server(net, host=args.host, port=args.port, model_name=model_label(args.model),
-               blas_threads=args.blas_threads, log_level=args.log_level)
+    options = dict(host=args.host, port=args.port, model_name=model_label(args.model),
+                   blas_threads=args.blas_threads, log_level=args.log_level)
+    if args.workers > 1:
+        run_workers(args.model, args.workers, **options)  # each worker loads the model from the file
+    else:
+        run_server(net, **options)
     return 0
 
 

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
-from typing import IO, Any, Iterable, Union
+from typing import IO, Any, Iterable, NamedTuple, Union
 
 import numpy as np
 from scipy import ndimage
@@ -40,6 +42,9 @@ MIN_INK = 4.0       # ... and amount to at least this many fully inked pixels
 SPECK_FRACTION = 0.03  # bits of ink holding less than this share of all the ink ...
 SPECK_MARGIN = 0.1     # ... and further than this (of the digit's size) from its box are specks
 BOX_THRESHOLD = 0.1  # ink fainter than this is left out when finding the digit's bounding box
+REDUCING_GAP = 3     # a large drawing is box-averaged down to no fewer than this many times BOX pixels
+
+GREY_LEVELS = np.arange(256, dtype=np.float32) / 255.0  # uint8 level → float grey in [0, 1]
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, IO[bytes], np.ndarray, Any]
 
@@ -76,6 +81,15 @@ def read_image(source: ImageSource, *, max_side: int = MAX_SIDE,
     pixels are laid on paper of the colour that contrasts with the ink, so a drawing on a
     transparent canvas reads the same as one on paper.
     """
+    grey = read_grey(source, max_side=max_side, formats=formats)
+    return GREY_LEVELS[grey] if grey.dtype == np.uint8 else grey
+
+
+def read_grey(source: ImageSource, *, max_side: int = MAX_SIDE,
+              formats: Iterable[str] | None = None) -> np.ndarray:
+    """``read_image`` without the conversion to floats where none is needed: uint8 (h, w) in
+    0..255 for an 8-bit image without transparency (most files: the cheap case), else float32
+    (h, w) in [0, 1]. ``ink_map`` takes either."""
     if isinstance(source, np.ndarray):
         return _array_to_grey(source)
     Image = pil_image()
@@ -135,9 +149,12 @@ def _pil_to_grey(img) -> np.ndarray:
         a = np.asarray(img, dtype=np.float64)
         return (a / max(a.max(), 1.0)).astype(np.float32)
     if has_alpha:
-        la = np.asarray(img.convert("LA"), dtype=np.float32) / 255.0  # (h, w, 2)
+        la = img.convert("LA")
+        if la.getextrema()[1][0] == 255:  # opaque all over (a browser's canvas): the alpha changes nothing
+            return np.asarray(la.getchannel("L"))
+        la = GREY_LEVELS[np.asarray(la)]  # (h, w, 2)
         return _lay_on_paper(la[..., 0], la[..., 1])
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    return np.asarray(img.convert("L"))
 
 
 def _array_to_grey(a: np.ndarray) -> np.ndarray:
@@ -145,7 +162,7 @@ def _array_to_grey(a: np.ndarray) -> np.ndarray:
     if a.ndim == 1 and a.size == SIDE * SIDE:
         a = a.reshape(SIDE, SIDE)
     if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
+        a = GREY_LEVELS[a]
     elif a.dtype.kind in "fiu":
         a = a.astype(np.float32)
         if a.size and (a.min() < 0 or a.max() > 1):
@@ -172,36 +189,181 @@ def _lay_on_paper(grey: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """The ink of a grey image, MNIST-style: float32 (h, w), 0 on the paper, 1 on the darkest ink.
 
-    The paper is the median grey level; if it is light the image is inverted (dark ink on light
-    paper becomes MNIST's white on black). The paper's level maps to 0 and the strongest ink to 1;
-    grey levels within the paper's noise become 0, and specks (small bits of ink away from the
-    main strokes) are removed. Raises ``NoDigitError`` when there is (almost) no ink.
+    ``grey`` holds floats in [0, 1] or uint8 levels (as ``read_grey`` gives). The paper is the
+    median grey level; if it is light the image is inverted (dark ink on light paper becomes
+    MNIST's white on black). The paper's level maps to 0 and the strongest ink to 1; grey levels
+    within the paper's noise become 0, and specks (small bits of ink away from the main strokes)
+    are removed. Raises ``NoDigitError`` when there is (almost) no ink.
     """
-    grey = np.asarray(grey, dtype=np.float32)
-    sample = _sample(grey)  # the levels below are statistics of the whole image: a sample suffices
-    paper = float(np.median(sample))
+    ink, (y0, x0) = ink_window(grey)
+    out = np.zeros(np.shape(grey), np.float32)  # (h, w)
+    out[y0:y0 + ink.shape[0], x0:x0 + ink.shape[1]] = ink
+    return out
+
+
+def ink_window(grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """``ink_map`` cut to the rectangle holding all the ink: (ink (h', w'), (row, col) of its corner).
+
+    The ink map is zero outside that rectangle, so past the grey-level statistics the work (and,
+    for uint8 input, the conversion to floats) is spent on the inked part only.
+    """
+    grey = _grey_array(grey)
+    paper = _paper(grey)
+    rows, cols = _inked_window(grey, paper)
+    return _ink(grey[rows, cols], paper), (rows.start, cols.start)
+
+
+def digit_ink(grey: np.ndarray) -> np.ndarray:
+    """The ink of a one-digit image for ``centre_digit``: ``ink_window``'s, made at a coarser scale
+    when the digit spans many more pixels than its 20x20 box in MNIST form can use.
+
+    A 280-pixel drawing is shrunk ten times in the end; working on all its pixels (the speck
+    search above all) would cost ten times more than needed. So a window wider or taller than
+    ``2 * REDUCING_GAP * BOX`` pixels is first box-averaged down by the whole factor that keeps at
+    least ``REDUCING_GAP * BOX`` pixels, and the final resampling then shrinks it by at least
+    ``REDUCING_GAP``: Pillow's ``reducing_gap`` recipe, which it finds indistinguishable from a
+    single fair resampling from 3 up. If specks far from the digit widened the window (the digit
+    itself ends up under ``REDUCING_GAP * BOX`` pixels), the ink is made at full scale instead.
+    """
+    grey = _grey_array(grey)
+    paper = _paper(grey)
+    window = grey[_inked_window(grey, paper)]  # (h', w')
+    k = max(window.shape) // (REDUCING_GAP * BOX)
+    if k >= 2:
+        blank = 1.0 if paper.dark_on_light else 0.0  # the paper's own level: no ink
+        ink = _ink(_box_average(_as_levels(window), k, blank), paper, pixel_area=k * k)
+        if _longer_side(ink > BOX_THRESHOLD) >= REDUCING_GAP * BOX:
+            return ink
+    return _ink(window, paper)
+
+
+def _grey_array(grey: np.ndarray) -> np.ndarray:
+    grey = np.asarray(grey)
+    return grey if grey.dtype == np.uint8 else grey.astype(np.float32, copy=False)
+
+
+def _as_levels(grey: np.ndarray) -> np.ndarray:
+    """Grey as float32 in [0, 1] (uint8 levels / 255, the same numbers as ``GREY_LEVELS[grey]``)."""
+    return grey.astype(np.float32) / 255.0 if grey.dtype == np.uint8 else grey
+
+
+def _inked_window(grey: np.ndarray, paper: "_Paper") -> tuple[slice, slice]:
+    """(rows, cols) of the smallest rectangle holding every pixel with ink (before speck removal)."""
+    if grey.dtype == np.uint8:
+        # The ink falls as the level moves towards the paper's, so the inked levels are one run
+        # ending at the darkest (or lightest) level: one comparison of bytes finds the inked pixels.
+        inked_levels = np.flatnonzero(_grey_to_ink(GREY_LEVELS, paper))  # of the 256
+        if inked_levels.size == 0:
+            _too_little_ink(0.0)
+        inked = grey <= inked_levels[-1] if paper.dark_on_light else grey >= inked_levels[0]  # (h, w)
+    else:
+        inked = _grey_to_ink(grey, paper) > 0  # (h, w)
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
+    if rows.size == 0:
+        _too_little_ink(0.0)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _ink(grey: np.ndarray, paper: "_Paper", pixel_area: float = 1.0) -> np.ndarray:
+    """Grey levels (uint8 or float32, any window) → the ink, specks removed; ``NoDigitError`` if
+    there is too little of it (counted in original pixels: each of these covers ``pixel_area``)."""
+    ink = _remove_specks(_grey_to_ink(_as_levels(grey), paper))
+    amount = float(ink.sum()) * pixel_area
+    if amount < MIN_INK:
+        _too_little_ink(amount)
+    return ink
+
+
+def _box_average(grey: np.ndarray, k: int, blank: float) -> np.ndarray:
+    """Float grey (h, w) → the means of its k x k blocks, (ceil(h/k), ceil(w/k)); blocks past the
+    edge are filled with ``blank``."""
+    h, w = grey.shape
+    rows, cols = -(-h // k), -(-w // k)
+    padded = np.full((rows * k, cols * k), blank, np.float32)
+    padded[:h, :w] = grey
+    # k whole-array additions per axis: several times faster than a mean over a (rows, k, cols, k) view
+    band = padded[0::k].copy()  # (rows, cols * k): the k rows of each block, added up
+    for i in range(1, k):
+        band += padded[i::k]
+    block = band[:, 0::k].copy()  # (rows, cols)
+    for j in range(1, k):
+        block += band[:, j::k]
+    return block * (1.0 / (k * k))
+
+
+def _longer_side(mask: np.ndarray) -> int:
+    """The longer side of the bounding box of a mask's True pixels (0 when there are none)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1 if rows.size else 0
+
+
+class _Paper(NamedTuple):
+    """What the grey levels of a whole image say about its paper."""
+    dark_on_light: bool  # dark ink on light paper: invert
+    level: float         # the paper's level once the ink is bright (0 for a clean page)
+    contrast: float      # the strongest ink's level minus the paper's
+    cut: float           # ink at or below this (the paper's noise, of the contrast) counts as paper
+
+
+def _paper(grey: np.ndarray) -> _Paper:
+    """The paper's level, the ink's contrast and the noise, from a sample of ``grey``'s pixels.
+
+    The paper is the median level; its noise (grain, JPEG artefacts) is a robust standard
+    deviation, 1.4826 x the median absolute deviation, which ignores the ink as long as the
+    paper is most of the image. Raises ``NoDigitError`` when the contrast is too low.
+    """
+    sample = _sample(grey)  # the statistics of a large image: a sample suffices
+    if grey.dtype == np.uint8:  # a histogram of the 256 levels gives np.median's answers, faster
+        counts = np.bincount(sample, minlength=256)  # (256,)
+        levels = GREY_LEVELS
+
+        def median(values: np.ndarray) -> float:
+            return _median_of_counts(values, counts)
+        darkest, lightest = GREY_LEVELS[grey.min()], GREY_LEVELS[grey.max()]
+    else:
+        levels = sample
+
+        def median(values: np.ndarray) -> float:
+            return float(np.median(values))
+        darkest, lightest = grey.min(), grey.max()
+    paper = median(levels)
     dark_on_light = paper > 0.5
-    a = 1.0 - grey if dark_on_light else grey.copy()  # (h, w), ink now bright
+    strongest = float(1.0 - darkest if dark_on_light else lightest)  # the ink's extreme
     paper = min(paper, 1.0 - paper)
-    contrast = float(a.max()) - paper
+    contrast = strongest - paper
     if contrast < MIN_CONTRAST:
         raise NoDigitError(
             f"the image looks blank: its darkest and lightest parts differ by {max(contrast, 0.0):.2f} of the "
             f"full range, less than {MIN_CONTRAST}; write the digit in dark ink on light paper (or light on dark)")
-    # The paper's noise (grain, JPEG artefacts) as a robust standard deviation: 1.4826 x the median
-    # absolute deviation, which ignores the ink as long as the paper is most of the image.
-    sample = 1.0 - sample if dark_on_light else sample
-    noise = 1.4826 * float(np.median(np.abs(sample - paper))) / contrast
-    a -= paper
-    a *= 1.0 / contrast
+    oriented = 1.0 - levels if dark_on_light else levels
+    noise = 1.4826 * median(np.abs(oriented - paper)) / contrast
+    return _Paper(dark_on_light, paper, contrast, max(3.0 * noise, 0.5 / 255.0))
+
+
+def _median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
+    """``np.median`` of the sample holding ``counts[i]`` copies of ``values[i]`` (float32)."""
+    order = np.argsort(values, kind="stable")
+    position = np.cumsum(counts[order])  # sample values up to each sorted value
+    n = int(position[-1])
+    middle = np.searchsorted(position, [(n - 1) // 2, n // 2], side="right")
+    return float(values[order][middle].mean())  # the middle value, or the mean of the middle two
+
+
+def _grey_to_ink(grey: np.ndarray, paper: _Paper) -> np.ndarray:
+    """Grey levels (float32, any shape) → ink: bright, 0 for the paper and 1 for the strongest
+    ink, levels within the paper's noise set to 0."""
+    a = 1.0 - grey if paper.dark_on_light else grey.copy()
+    a -= paper.level
+    a *= 1.0 / paper.contrast
     np.clip(a, 0.0, 1.0, out=a)
-    a[a <= max(3.0 * noise, 0.5 / 255.0)] = 0.0
-    a = _remove_specks(a)
-    if float(a.sum()) < MIN_INK:
-        raise NoDigitError(
-            f"the image looks blank: it holds only {float(a.sum()):.1f} pixels' worth of ink, fewer than "
-            f"{MIN_INK:g}; write the digit larger or with a thicker pen")
+    a[a <= paper.cut] = 0.0
     return a
+
+
+def _too_little_ink(amount: float) -> None:
+    raise NoDigitError(
+        f"the image looks blank: it holds only {amount:.1f} pixels' worth of ink, fewer than "
+        f"{MIN_INK:g}; write the digit larger or with a thicker pen")
 
 
 def _sample(a: np.ndarray, size: int = 4096) -> np.ndarray:
@@ -216,16 +378,6 @@ def _remove_specks(a: np.ndarray) -> np.ndarray:
 
     Small bits near the digit's main strokes stay: they are usually a broken thin stroke.
     """
-    rows, cols = np.flatnonzero(a.any(axis=1)), np.flatnonzero(a.any(axis=0))
-    if rows.size == 0:
-        return a
-    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # only the inked part: faster
-    out = np.zeros_like(a)
-    out[window] = _remove_specks_in(a[window])
-    return out
-
-
-def _remove_specks_in(a: np.ndarray) -> np.ndarray:
     labels, n = ndimage.label(a > 0, structure=np.ones((3, 3), bool))  # 8-connected bits of ink
     if n <= 1:
         return a
@@ -291,7 +443,7 @@ def centre_digit(ink: np.ndarray) -> np.ndarray:
 
 def preprocess(source: ImageSource, *, max_side: int = MAX_SIDE, formats: Iterable[str] | None = None) -> np.ndarray:
     """An outside image of one digit → float32 (784,) in [0, 1], as MNIST's images were made."""
-    return centre_digit(ink_map(read_image(source, max_side=max_side, formats=formats)))
+    return centre_digit(digit_ink(read_grey(source, max_side=max_side, formats=formats)))
 
 
 def preprocess_many(sources: Iterable[ImageSource], **kwargs: Any) -> np.ndarray:
@@ -303,7 +455,6 @@ def preprocess_many(sources: Iterable[ImageSource], **kwargs: Any) -> np.ndarray
 # ----- MNIST form → image files --------------------------------------------------------------------
 def to_png(x: np.ndarray, *, scale: int = 1, invert: bool = False) -> bytes:
     """A (784,) or (28, 28) image in [0, 1] as PNG bytes (white ink on black unless ``invert``)."""
-    Image = pil_image()
     a = np.asarray(x, dtype=np.float32)
     if a.ndim == 1:
         side = int(round(np.sqrt(a.size)))
@@ -313,12 +464,26 @@ def to_png(x: np.ndarray, *, scale: int = 1, invert: bool = False) -> bytes:
     if a.ndim != 2:
         raise ValueError(f"expected an image of shape (784,) or (h, w), got {a.shape}")
     u8 = np.round(np.clip(1.0 - a if invert else a, 0.0, 1.0) * 255.0).astype(np.uint8)
-    img = Image.fromarray(u8)
     if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+        u8 = u8.repeat(scale, axis=0).repeat(scale, axis=1)  # each pixel a scale x scale square
+    return _grey_png(u8)
+
+
+def _grey_png(u8: np.ndarray) -> bytes:
+    """The PNG file of an 8-bit grey image (h, w): the signature, then IHDR, IDAT and IEND chunks.
+
+    Written directly (a dozen lines) rather than through Pillow, whose general encoder costs
+    several times more for a 28x28 image: the web app sends one with every prediction.
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w = u8.shape
+    rows = np.zeros((h, 1 + w), np.uint8)  # each row opens with its filter type, 0: none
+    rows[:, 1:] = u8
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8 bits, grey, deflate, no filter, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+            + chunk(b"IEND", b""))
 
 
 def save_png(x: np.ndarray, path: str | os.PathLike, **kwargs: Any) -> Path:

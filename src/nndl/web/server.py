@@ -18,9 +18,14 @@ image over 2,000 pixels on a side → 413 (checked from the header, before decod
 content type → 415, bad base64 or bytes that are not a PNG/JPEG → 400, a blank image → 422
 (``NoDigitError``).
 
-Speed: the network is loaded once; the CPU work (decoding, preprocessing, a forward pass) runs in
-the thread pool, off the event loop; ``run_server`` keeps BLAS single-threaded, since for one
-784-long input the threads cost more than they save. Needs ``pip install 'nndl[web]'``.
+Speed: the network is loaded once. A digit's prediction (decoding, preprocessing, one forward
+pass: about 2 ms of CPU) runs inline on the event loop: a hop to the thread pool costs more than
+it could give back, as the GIL lets only one thread compute at a time. Reading a number (tens of
+milliseconds) goes to the thread pool, so that the loop stays free for other requests meanwhile.
+``run_server`` keeps BLAS single-threaded, since for one 784-long input the threads cost more than
+they save; uvicorn picks its fast HTTP parser (httptools) and event loop (uvloop) when installed.
+To use more cores, ``run_workers`` starts several server processes on one port (SO_REUSEPORT:
+the kernel spreads the connections over them). Needs ``pip install 'nndl[web]'``.
 """
 
 import base64
@@ -59,7 +64,7 @@ class APIError(Exception):
         self.status, self.error, self.detail = status, error, detail
 
 
-# ----- the work behind the endpoints (plain functions, run in the thread pool) --------------------
+# ----- the work behind the endpoints (plain functions) ----------------------------------------------
 def _image_errors(exc: Exception) -> APIError:
     from ..segment import SegmentationError
 
@@ -302,8 +307,7 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
         """Read one digit; ``?activations=true`` adds each hidden layer's activations."""
         data = await image_from_request(request)
         # Returned as a Response, the payload skips re-validation against the schema (it is built to fit it).
-        return JSONResponse(await run_in_threadpool(predict_payload, model, data, activations=activations,
-                                                    max_side=max_side))
+        return JSONResponse(predict_payload(model, data, activations=activations, max_side=max_side))
 
     @app.post("/api/read", response_model=ReadResponse, responses=errors, openapi_extra=IMAGE_BODY)
     async def read(request: fastapi.Request):
@@ -314,15 +318,91 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     return app
 
 
-def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
-               blas_threads: int = 1, log_level: str = "warning") -> None:
-    """Serve ``create_app(model)`` with uvicorn until interrupted."""
+def _uvicorn():
     try:
         import uvicorn
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("the web app needs FastAPI and uvicorn: pip install 'nndl[web]'") from exc
+    return uvicorn
+
+
+def _limit_blas(blas_threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=blas_threads)  # for the whole process: tiny matmuls run fastest on one thread
+
+
+def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
+               blas_threads: int = 1, log_level: str = "warning") -> None:
+    """Serve ``create_app(model)`` with uvicorn (one process) until interrupted."""
+    uvicorn = _uvicorn()
+    _limit_blas(blas_threads)
     app = create_app(model, model_name=model_name)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+
+
+def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1", port: int = 8000,
+                model_name: str = "model", blas_threads: int = 1, log_level: str = "warning") -> None:
+    """Serve the model saved at ``model_path`` (None: the bundled one) from ``workers`` processes.
+
+    Each worker loads the model and runs its own uvicorn server on its own listening socket, all
+    bound to one port with SO_REUSEPORT (Linux), so the kernel spreads new connections over the
+    workers. (One socket shared by all would let whichever worker wakes first accept a whole burst
+    of connections and leave the others idle.) The sockets are listening before the workers start,
+    so no connection is refused or lost while they load. Stops, with the workers, on Ctrl-C or
+    SIGTERM.
+    """
+    import multiprocessing
+    import signal
+    import socket
+
+    _uvicorn()  # fail here, with the message naming the extra, rather than in every worker
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - depends on the platform
+        raise OSError("several workers need SO_REUSEPORT (Linux); run one worker (--workers 1) here")
+    sockets = []
+    try:
+        for _ in range(workers):
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]  # a port chosen by the system (port 0) is the one the others join
+            sock.listen(2048)
+        # "spawn": each worker starts a fresh interpreter and loads the model itself (a fork of a
+        # process holding BLAS threads is unsafe).
+        context = multiprocessing.get_context("spawn")
+        procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level),
+                                 name=f"nndl-serve-{i}") for i, sock in enumerate(sockets)]
+        for p in procs:
+            p.start()
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        try:
+            for p in procs:
+                p.join()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            for p in procs:
+                p.terminate()  # SIGTERM: uvicorn finishes the requests in flight, then exits
+            for p in procs:
+                p.join(timeout=10)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _worker(sock, model_path: str | None, model_name: str, blas_threads: int, log_level: str) -> None:
+    """One server process of ``run_workers``: load the model, serve on the socket it was given."""
+    from ..models.default import load_model
+
+    uvicorn = _uvicorn()
+    _limit_blas(blas_threads)
+    app = create_app(load_model(model_path), model_name=model_name)
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)).run(sockets=[sock])
