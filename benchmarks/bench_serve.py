@@ -1,18 +1,26 @@
 """Load test of the web app: ``nndl serve`` under 8 concurrent clients.
 
     nice .venv/bin/python benchmarks/bench_serve.py [--model M] [--requests 2000] [--concurrency 8]
-                                                    [--endpoint predict|read] [--max-seconds 120]
+        [--endpoint predict|read] [--workers N] [--rate R] [--max-seconds 120]
 
-Starts ``nndl serve`` (uvicorn, one process) on 127.0.0.1 at a free port with the model, waits
-for /api/health, sends 50 warm-up requests, then ``--requests`` POSTs of a PNG body from
-``--concurrency`` concurrent clients (httpx, asyncio), bounded by ``--max-seconds``. Each body is
-an MNIST test digit drawn dark on white on a 280x280 canvas, as the web page sends it (``read``:
-a strip of six digits). Reports throughput, latency percentiles (p50, p90, p99, max), the error
-count, how many answers were right, and the server's and the client's CPU time per request
-(which, unlike wall-clock numbers, hardly depends on what else the machine runs). Targets: p50 ≤ 10 ms and ≥ 200 requests/s on 2 cores.
+Starts ``nndl serve --workers N`` (uvicorn; N server processes, default one per core) on
+127.0.0.1 at a free port with the model, waits for /api/health, sends 50 warm-up requests, then
+``--requests`` POSTs of a PNG body over ``--concurrency`` keep-alive connections, bounded by
+``--max-seconds``. Each body is an MNIST test digit drawn dark on white on a 280x280 canvas, as
+the web page draws it (``read``: a strip of six digits). Reports throughput, latency percentiles
+(p50, p90, p99, max), the error count, how many answers were right, and the server's (all its
+processes) and the client's CPU time per request, which, unlike wall-clock numbers, hardly
+depends on what else the machine runs. Targets: p50 ≤ 10 ms and ≥ 200 requests/s on 2 cores.
 
-The client runs on the same machine and competes with the server for the cores: on a shared
-machine, run it twice and report both.
+By default the test is a closed loop: each connection sends its next request when the answer
+to its last one arrives, so the latency is about concurrency / throughput (Little's law), and
+p50 ≤ 10 ms at 8 connections asks for about 800 requests/s. ``--rate R`` makes it an open loop
+instead (requests due at R per second, latency counted from when each was due, as wrk2 does):
+the latency at a given load.
+
+The client is lean (asyncio streams on uvloop when installed, the requests' bytes made once,
+answers read by Content-Length), as wrk is: it runs on the server's machine and competes with
+it for the cores. On a shared machine, run it twice and report both.
 """
 from __future__ import annotations
 

@@ -116,10 +116,10 @@ def _open(source, max_side: int, formats: Iterable[str] | None):
         raise TypeError(f"expected a path, bytes, a binary file, a PIL image or an array, got {type(source).__name__}")
     formats = tuple(formats) if formats is not None else None
     try:
-        with Image.open(f, formats=formats) as img:  # reads the header only
-            _check_size(img.size, max_side)
-            img.load()  # decodes the pixels: only now, after the size check
-            return img.copy()
+        img = Image.open(f, formats=formats)  # reads the header only
+        _check_size(img.size, max_side)
+        img.load()  # decodes the pixels: only now, after the size check
+        return img
     except (ImageTooLargeError, FileNotFoundError):
         raise
     except Image.DecompressionBombError as exc:
@@ -154,7 +154,7 @@ def _pil_to_grey(img) -> np.ndarray:
             return np.asarray(la.getchannel("L"))
         la = GREY_LEVELS[np.asarray(la)]  # (h, w, 2)
         return _lay_on_paper(la[..., 0], la[..., 1])
-    return np.asarray(img.convert("L"))
+    return np.asarray(img if img.mode == "L" else img.convert("L"))
 
 
 def _array_to_grey(a: np.ndarray) -> np.ndarray:
@@ -427,7 +427,7 @@ def centre_digit(ink: np.ndarray) -> np.ndarray:
     if size != (w, h):
         # Pillow scales the filter's support with the factor, so shrinking is properly anti-aliased.
         small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
-        small = np.clip(small, 0.0, None)
+        small = np.maximum(small, 0.0)  # a guard: ink is never negative
         small /= max(float(small.max()), 1e-12)  # strokes thinner than a pixel still reach full ink
     else:
         small = crop
@@ -435,8 +435,8 @@ def centre_digit(ink: np.ndarray) -> np.ndarray:
     cy, cx = centre_of_mass(small)
     hs, ws = small.shape
     # A whole-pixel shift, as in MNIST; clamped so that no ink leaves the field.
-    oy = int(np.clip(round(CENTRE - cy), 0, SIDE - hs))
-    ox = int(np.clip(round(CENTRE - cx), 0, SIDE - ws))
+    oy = min(max(round(CENTRE - cy), 0), SIDE - hs)
+    ox = min(max(round(CENTRE - cx), 0), SIDE - ws)
     out[oy:oy + hs, ox:ox + ws] = small
     return out.reshape(SIDE * SIDE)
 
@@ -482,7 +482,7 @@ def _grey_png(u8: np.ndarray) -> bytes:
     rows = np.zeros((h, 1 + w), np.uint8)  # each row opens with its filter type, 0: none
     rows[:, 1:] = u8
     header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8 bits, grey, deflate, no filter, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
             + chunk(b"IEND", b""))
 
 

@@ -1,0 +1,98 @@
+"""``nndl serve --workers 2``: two server processes on one port (SO_REUSEPORT) answer as one
+server does, over many keep-alive connections, and stop together on SIGTERM."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from nndl.cli import serve
+from nndl.web.server import predict_payload
+from tests.web.helpers import digit_model, encode
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes ``run_workers`` spawned under ``pid`` (Linux /proc)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_two_workers_answer_and_stop_together(tmp_path, mnist):
+    net = digit_model()
+    net.save(tmp_path / "net.npz")
+    x, y = mnist[2]
+    pngs = [encode(1 - x[i].reshape(28, 28)) for i in range(16)]
+    port = _free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--model", str(tmp_path / "net.npz"),
+                                 "--port", str(port), "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    assert json.load(r)["model"]["name"] == "net.npz"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nndl serve --workers 2 did not start"
+                time.sleep(0.2)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(8)]
+        for i, png in enumerate(pngs):  # two requests on each keep-alive connection
+            conn = connections[i % 8]
+            conn.request("POST", "/api/predict", body=png, headers={"Content-Type": "image/png"})
+            response = conn.getresponse()
+            assert response.status == 200
+            body = json.loads(response.read())
+            expected = predict_payload(net, png)
+            assert body["digit"] == expected["digit"]
+            np.testing.assert_allclose(body["probabilities"], expected["probabilities"], atol=1e-6)
+        for conn in connections:
+            conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "a worker outlived nndl serve"
+
+
+def test_workers_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        serve.main(["--workers", "0"])
+    assert "--workers" in capsys.readouterr().err
