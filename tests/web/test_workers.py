@@ -96,3 +96,13 @@ def test_workers_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         serve.main(["--workers", "0"])
     assert "--workers" in capsys.readouterr().err
+
+
+def test_a_port_in_use_is_refused(tmp_path, capsys):
+    digit_model().save(tmp_path / "net.npz")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert serve.main(["--model", str(tmp_path / "net.npz"), "--port", str(port), "--workers", "2"]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -1,8 +1,9 @@
-"""``nndl serve [--model M] [--host 127.0.0.1] [--port 8000]``: the web app.
+"""``nndl serve [--model M] [--host 127.0.0.1] [--port 8000] [--workers N]``: the web app.
 
 Opens a page with a drawing canvas that shows the network's reading live, and a JSON API
 (``/api/predict``, ``/api/read``, ``/api/health``; schema at ``/openapi.json``, docs at ``/docs``).
-See ``nndl.web.server``. Needs ``pip install 'nndl[web]'``. Also runnable as
+``--workers N`` serves from N processes on one port (one per core to use: a process computes on
+one core at a time). See ``nndl.web.server``. Needs ``pip install 'nndl[web]'``. Also runnable as
 ``python -m nndl.cli.serve`` with the same arguments.
 """
 from __future__ import annotations

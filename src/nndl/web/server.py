@@ -306,7 +306,8 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     async def predict(request: fastapi.Request, activations: bool = False):
         """Read one digit; ``?activations=true`` adds each hidden layer's activations."""
         data = await image_from_request(request)
-        # Returned as a Response, the payload skips re-validation against the schema (it is built to fit it).
+        # Inline on the event loop, not in the thread pool (see the module's docstring). Returned as a
+        # Response, the payload skips re-validation against the schema (it is built to fit it).
         return JSONResponse(predict_payload(model, data, activations=activations, max_side=max_side))
 
     @app.post("/api/read", response_model=ReadResponse, responses=errors, openapi_extra=IMAGE_BODY)
@@ -361,14 +362,24 @@ def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1"
         raise ValueError(f"workers must be at least 1, got {workers}")
     if not hasattr(socket, "SO_REUSEPORT"):  # pragma: no cover - depends on the platform
         raise OSError("several workers need SO_REUSEPORT (Linux); run one worker (--workers 1) here")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # A plain bind first: a port in use (even by another server's SO_REUSEPORT sockets) is refused
+    # here, as one uvicorn process would refuse it, instead of silently sharing its connections.
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port") from None
+        port = probe.getsockname()[1]  # port 0: the one the system chose
     sockets = []
     try:
         for _ in range(workers):
-            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+            sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
-            port = sock.getsockname()[1]  # a port chosen by the system (port 0) is the one the others join
             sock.listen(2048)
         # "spawn": each worker starts a fresh interpreter and loads the model itself (a fork of a
         # process holding BLAS threads is unsafe).
