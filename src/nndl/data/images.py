@@ -255,7 +255,8 @@ def _inked_window(grey: np.ndarray, paper: "_Paper") -> tuple[slice, slice]:
         inked_levels = np.flatnonzero(_grey_to_ink(GREY_LEVELS, paper))  # of the 256
         if inked_levels.size == 0:
             _too_little_ink(0.0)
-        inked = grey <= inked_levels[-1] if paper.dark_on_light else grey >= inked_levels[0]  # (h, w)
+        # (a Python int, not NumPy's int64, so that the bytes are compared as bytes, not widened)
+        inked = grey <= int(inked_levels[-1]) if paper.dark_on_light else grey >= int(inked_levels[0])  # (h, w)
     else:
         inked = _grey_to_ink(grey, paper) > 0  # (h, w)
     rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
@@ -345,8 +346,8 @@ def _median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
     order = np.argsort(values, kind="stable")
     position = np.cumsum(counts[order])  # sample values up to each sorted value
     n = int(position[-1])
-    middle = np.searchsorted(position, [(n - 1) // 2, n // 2], side="right")
-    return float(values[order][middle].mean())  # the middle value, or the mean of the middle two
+    low, high = values[order][np.searchsorted(position, [(n - 1) // 2, n // 2], side="right")]
+    return float((low + high) / 2)  # the middle value, or the mean of the middle two (in float32, as np.median)
 
 
 def _grey_to_ink(grey: np.ndarray, paper: _Paper) -> np.ndarray:
