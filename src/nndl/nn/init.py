@@ -5,6 +5,8 @@
 - ``large``: chapter 1's N(0, 1) for weights and biases (kept for comparison; learns slower).
 - ``he``: weights N(0, 2/n_in), biases 0, for ReLU layers.
 - ``glorot``: weights N(0, 2/(n_in + n_out)), biases 0.
+- ``zeros``: weights and biases 0, as chapter 6's network3.py starts its softmax output layer.
+  Only for an output layer: hidden neurons that start equal stay equal.
 """
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ def _weight_std(name: str, fan_in: int, fan_out: int) -> float:
         return np.sqrt(2.0 / fan_in)
     if name == "glorot":
         return np.sqrt(2.0 / (fan_in + fan_out))
+    if name == "zeros":
+        return 0.0
     raise ValueError(f"unknown init {name!r}; choose one of: {', '.join(INITS)}")
 
 
-INITS = ("default", "large", "he", "glorot")
+INITS = ("default", "large", "he", "glorot", "zeros")
 
 
 def init_params(

@@ -151,20 +151,28 @@ class Dense(Layer):
 class Dropout(Layer):
     """Dropout (chapter 3): during training each input unit is kept with probability 1 - p.
 
-    We scale the kept units by 1/(1 - p) at training time ("inverted dropout"), so nothing
-    changes at test time. The book instead trains unscaled and multiplies the outgoing weights by
-    (1 - p) at test time; both make the expected input of the next layer the same in training and
-    testing, so they are equivalent, and ours keeps saved networks free of a test-time switch.
-    In evaluation (``train=False``) the layer is the identity.
+    Two conventions give the next layer the same expected input in training and testing:
+
+    - ``inverted=True`` (default): kept units are scaled by 1/(1 - p) in training; at test time
+      the layer is the identity, so saved networks need no test-time switch.
+    - ``inverted=False``: the book's (network3.py): kept units pass unscaled in training, and at
+      test time every unit is multiplied by 1 - p (the book scales the outgoing weights, the same
+      thing).
+
+    They compute the same functions but do not train the same: with inverted dropout the next
+    layer's weights are 1 - p times the book's, so plain SGD with a given η moves them as the book
+    would with η/(1 - p)² (4η for p = 0.5). The chapter-6 dropout recipe, tuned for the book's
+    convention, uses ``inverted=False``; with inverted dropout and the book's η its ReLU layers die.
     """
 
     kind = "dropout"
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inverted: bool = True):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
         self.p = float(p)
+        self.inverted = bool(inverted)
         self.rng: np.random.Generator | None = None
 
     def build(self, input_shape, rng, dtype, init):
@@ -172,12 +180,16 @@ class Dropout(Layer):
         return super().build(input_shape, rng, dtype, init)
 
     def forward(self, a_in, *, train: bool = False):
-        if not train or self.p == 0.0:
-            self.mask = None
+        self.mask = None
+        if self.p == 0.0:
             return a_in
+        if not train:
+            return a_in if self.inverted else a_in * (1.0 - self.p)
         xp = array_module(a_in)
         keep = self.rng.random(a_in.shape, dtype=np.float32) >= self.p
-        self.mask = xp.asarray(keep, dtype=a_in.dtype) * (1.0 / (1.0 - self.p))
+        self.mask = xp.asarray(keep, dtype=a_in.dtype)
+        if self.inverted:
+            self.mask *= 1.0 / (1.0 - self.p)
         return a_in * self.mask
 
     def backward(self, grad_a):
@@ -185,7 +197,7 @@ class Dropout(Layer):
         return grad_a if self.mask is None else grad_a * self.mask
 
     def config(self):
-        return {"p": self.p}
+        return {"p": self.p, "inverted": self.inverted}
 
 
 class Flatten(Layer):
