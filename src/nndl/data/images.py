@@ -15,6 +15,10 @@ A blank or near-blank image raises ``NoDigitError`` instead of handing the netwo
 at. Images are checked for size from their header before any pixel is decoded, so a
 decompression bomb (a small file claiming a huge image) is refused unread.
 
+Speed (the web app runs this for every request): 8-bit images stay bytes until the inked window
+is found, and the floats are made for that window only; a drawing many times larger than the
+20x20 box (a 280-pixel canvas) is box-averaged down before the speck search (``digit_ink``).
+
 Limits: one digit per image (``nndl.segment`` reads several); the paper is taken to be the most
 common grey level (the median), so an image more than half covered by ink is misread; uneven
 lighting in photos is not corrected. Needs Pillow: ``pip install 'nndl[images]'``.
