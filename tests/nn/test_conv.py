@@ -283,6 +283,9 @@ def test_convpool_functions_equal_conv_then_pool_plus_bias(rng, p, shape):
     np.testing.assert_allclose(dw, dw2, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), rtol=1e-12)
     assert convpool_backward(dz, cache, need_dx=False)[0] is None
+    z_infer, no_cache = convpool_forward(x, w, b, p, train=False)   # inference: no winners kept
+    np.testing.assert_array_equal(z_infer, z)
+    assert no_cache is None
 
 
 @pytest.mark.parametrize("make", [lambda: Conv2D(3, 3, activation="identity"), lambda: MaxPool(2),

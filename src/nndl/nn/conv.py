@@ -276,14 +276,20 @@ def _check_pool_shape(x, p) -> None:
             f"map (input shape {tuple(x.shape)}); change the pool size or the layer before it")
 
 
-def _argmax_step(views):
+def _argmax_step(views, winners: bool = True):
     """Elementwise max over ``views`` (equal shapes) and which one won: the first maximum.
 
-    The winner record is a bool array (True: the second view) for two views, else uint8 indices.
+    The winner record is a bool array (True: the second view) for two views, else uint8 indices;
+    None with ``winners=False`` (inference: only backward needs it).
     """
     xp = array_module(views[0])
     if len(views) == 1:
         return views[0].copy(), None
+    if not winners:
+        best = xp.maximum(views[0], views[1])
+        for v in views[2:]:
+            xp.maximum(best, v, out=best)
+        return best, None
     if len(views) == 2:
         return xp.maximum(views[0], views[1]), views[1] > views[0]   # strictly greater: ties keep the first
     best = views[0].copy()
@@ -364,7 +370,7 @@ class ConvPoolCache(NamedTuple):
     col_win: Any               # then over its columns
 
 
-def convpool_forward(x, w, b, p: int = 2):
+def convpool_forward(x, w, b, p: int = 2, train: bool = True):
     """The book's ConvPoolLayer before its activation: z = maxpool_p(w ⊛ x) + b (Theano's order).
 
     x (m, c, h, w), w (n_maps, c, k, k), b (n_maps,) → z (m, n_maps, (h-k+1)/p, (w-k+1)/p), cache.
@@ -372,7 +378,8 @@ def convpool_forward(x, w, b, p: int = 2):
     matrix's rows are ordered by place in the pooling window, so the product's output is p²
     contiguous blocks (one per place) and pooling is a maximum over whole blocks, with no
     strided views; and the bias is added to the p² times smaller pooled map. Ties go to one
-    unit, as in ``maxpool_forward``.
+    unit, as in ``maxpool_forward``. ``train=False`` (inference) skips what only backward needs
+    and returns no cache.
     """
     _check_conv_shapes(x, w, b, 1)
     xp = array_module(x)
@@ -385,10 +392,12 @@ def convpool_forward(x, w, b, p: int = 2):
     cols = _im2col(x, kh, kw, 1, bias=False, phase=p)             # rows (m, i, j, y', x')
     w_mat = _weight_matrix(w, None)
     conv = (cols @ w_mat).reshape(m, p, p, -1)                    # (m, i, j, y'·x'·n_maps)
-    rows, row_win = _argmax_step([conv[:, i] for i in range(p)])  # (m, j, y'·x'·n_maps)
-    pooled, col_win = _argmax_step([rows[:, j] for j in range(p)])  # (m, y'·x'·n_maps), a new array
+    rows, row_win = _argmax_step([conv[:, i] for i in range(p)], train)    # (m, j, y'·x'·n_maps)
+    pooled, col_win = _argmax_step([rows[:, j] for j in range(p)], train)  # (m, y'·x'·n_maps), a new array
     z = pooled.reshape(m, hc // p, wc // p, n_maps)
     z += b.astype(z.dtype, copy=False)                            # the bias after pooling, as the book
+    if not train:
+        return _channels_first(z), None
     cache = ConvPoolCache(ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), 1, False), p, row_win, col_win)
     return _channels_first(z), cache
 
@@ -646,7 +655,7 @@ class ConvPool(_KernelLayer):
             raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)              # (m, c, h, w)
-        z, cache = convpool_forward(x, self.w.value, self.b.value, self.pool)  # (m, n_maps, ho, wo)
+        z, cache = convpool_forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
         a = self.activation.fn(z)                                  # σ on the pooled units only
         if train:
             self.cache, self.z, self.a = cache, z, a
