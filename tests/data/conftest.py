@@ -13,6 +13,7 @@ import pytest
 
 from nndl.data import find_dataset_dir, write_idx
 from nndl.data.datasets import dataset_files
+from tests.web.helpers import digit_model
 
 MNIST_NAMES = {
     "train_images": "train-images-idx3-ubyte",
@@ -106,3 +107,16 @@ def mirror_dir(tmp_path_factory, mnist_dir) -> Path:
         # Mirrors are asked for <name>.gz; a raw local copy is served under that name too.
         shutil.copy(path, folder / f"{MNIST_NAMES[role]}.gz")
     return folder
+
+
+@pytest.fixture(scope="session")
+def net():
+    """A small network that reads MNIST digits (for the image-preprocessing tests)."""
+    return digit_model()
+
+
+@pytest.fixture(scope="session")
+def test_digits(mnist):
+    """The first 200 MNIST test digits and their labels."""
+    x, y = mnist[2]
+    return x[:200], y[:200]

@@ -13,18 +13,7 @@ from scipy import ndimage
 from nndl.data import images
 from nndl.data.images import ImageFormatError, ImageTooLargeError, NoDigitError
 from nndl.errors import NNDLError
-from tests.web.helpers import digit_model, encode, png_claiming
-
-
-@pytest.fixture(scope="session")
-def net():
-    return digit_model()
-
-
-@pytest.fixture(scope="session")
-def test_digits(mnist):
-    x, y = mnist[2]
-    return x[:200], y[:200]
+from tests.web.helpers import encode, png_claiming
 
 
 def _render(img28: np.ndarray, rng: np.random.Generator, invert: bool) -> np.ndarray:

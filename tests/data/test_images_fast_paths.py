@@ -12,18 +12,7 @@ import pytest
 from PIL import Image
 
 from nndl.data import images
-from tests.web.helpers import digit_model, encode
-
-
-@pytest.fixture(scope="session")
-def net():
-    return digit_model()
-
-
-@pytest.fixture(scope="session")
-def test_digits(mnist):
-    x, y = mnist[2]
-    return x[:40], y[:40]
+from tests.web.helpers import encode
 
 
 def _drawing(img28: np.ndarray, scale: int = 10) -> np.ndarray:
@@ -73,7 +62,7 @@ def test_an_opaque_alpha_channel_is_dropped(test_digits):
 
 
 def test_large_drawings_read_at_a_coarser_scale_as_at_full_scale(net, test_digits):
-    x, _ = test_digits
+    x = test_digits[0][:40]
     grey = [_drawing(img) for img in x]  # 280x280: the window is box-averaged 3x
     coarse = np.stack([images.preprocess(g) for g in grey])  # (40, 784)
     full = np.stack([_full_scale(g) for g in grey])
