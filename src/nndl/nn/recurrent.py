@@ -26,7 +26,8 @@ from ..errors import ShapeError
 from .init import INITS, init_params
 from .layers import Dense, Layer, Param, register_layer
 
-RNN_INITS = ("orthogonal", *INITS)
+# Not "zeros": hidden units that start equal stay equal.
+RNN_INITS = ("orthogonal", *(name for name in INITS if name != "zeros"))
 
 
 def orthogonal(n: int, rng: np.random.Generator, dtype) -> np.ndarray:
