@@ -60,3 +60,8 @@ def test_zeros_init_starts_an_output_layer_at_zero_yet_it_learns():
     y = net.encode_targets(np.array([0, 1, 2, 0, 1, 2, 0, 1]))
     net.backprop(x, y)
     assert np.abs(out.w.grad).max() > 1e-3                       # softmax outputs 1/3 each: δ = a - y ≠ 0
+
+
+def test_a_whole_network_cannot_start_from_zeros():
+    with pytest.raises(ValueError, match="output layer alone"):
+        nndl.Network([nndl.Dense(4, 3, "sigmoid"), nndl.Dense(3, 2, "softmax")], cost="log-likelihood", init="zeros")

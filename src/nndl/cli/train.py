@@ -19,7 +19,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     """The flags shared by train and sweep (each maps to a setting of the same name)."""
     from ..nn.activations import ACTIVATIONS
     from ..nn.costs import COSTS
-    from ..nn.init import INITS
+    from ..nn.init import NETWORK_INITS
     from ..train.optimizers import OPTIMIZERS, REGULARIZATIONS
 
     p.add_argument("--recipe", help="start from a recipe of the book (see `nndl reproduce --list`)")
@@ -28,7 +28,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--activation", choices=list(ACTIVATIONS), help="hidden (and output) neurons")
     g.add_argument("--output-activation", choices=list(ACTIVATIONS), help="output neurons, if different")
     g.add_argument("--cost", choices=list(COSTS))
-    g.add_argument("--init", choices=list(INITS), help="default: N(0,1/n_in) weights; large: chapter 1's N(0,1)")
+    g.add_argument("--init", choices=list(NETWORK_INITS), help="default: N(0,1/n_in) weights; large: chapter 1's N(0,1)")
     g.add_argument("--output-encoding", choices=["one-hot", "binary"])
     g.add_argument("--dropout", type=non_negative_float, help="dropout probability on hidden layers")
     g = p.add_argument_group("training")

@@ -28,6 +28,8 @@ def _weight_std(name: str, fan_in: int, fan_out: int) -> float:
 
 
 INITS = ("default", "large", "he", "glorot", "zeros")
+# What a whole network (or any hidden layer) may start from: hidden units that start equal stay equal.
+NETWORK_INITS = tuple(name for name in INITS if name != "zeros")
 
 
 def init_params(

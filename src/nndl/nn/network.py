@@ -22,6 +22,7 @@ import numpy as np
 from .. import backend
 from ..errors import ShapeError
 from .costs import Cost, get_cost
+from .init import NETWORK_INITS
 from .layers import Dense, Layer, Param
 
 OUTPUT_ENCODINGS = ("one-hot", "binary")
@@ -58,6 +59,10 @@ class Network:
             raise ValueError(f"the last layer is the output layer and must be Dense-like, got {out!r}")
         if output_encoding not in OUTPUT_ENCODINGS:
             raise ValueError(f"output_encoding must be one of {OUTPUT_ENCODINGS}, got {output_encoding!r}")
+        if init not in NETWORK_INITS:
+            raise ValueError(f"init must be one of {', '.join(NETWORK_INITS)} for a whole network, got {init!r}"
+                             + ("; give 'zeros' to the output layer alone (Dense(..., init='zeros'))"
+                                if init == "zeros" else ""))
         self.layers = layers
         self.cost = get_cost(cost)
         self.seed = seed

@@ -23,11 +23,10 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import ShapeError
-from .init import INITS, init_params
+from .init import NETWORK_INITS, init_params
 from .layers import Dense, Layer, Param, register_layer
 
-# Not "zeros": hidden units that start equal stay equal.
-RNN_INITS = ("orthogonal", *(name for name in INITS if name != "zeros"))
+RNN_INITS = ("orthogonal", *NETWORK_INITS)
 
 
 def orthogonal(n: int, rng: np.random.Generator, dtype) -> np.ndarray:
