@@ -211,10 +211,8 @@ def ink_window(grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     The ink map is zero outside that rectangle, so past the grey-level statistics the work (and,
     for uint8 input, the conversion to floats) is spent on the inked part only.
     """
-    grey = _grey_array(grey)
-    paper = _paper(grey)
-    rows, cols = _inked_window(grey, paper)
-    return _ink(grey[rows, cols], paper), (rows.start, cols.start)
+    window, paper, corner = _inked_part(grey)
+    return _ink(window, paper), corner
 
 
 def digit_ink(grey: np.ndarray) -> np.ndarray:
@@ -229,9 +227,7 @@ def digit_ink(grey: np.ndarray) -> np.ndarray:
     single fair resampling from 3 up. If specks far from the digit widened the window (the digit
     itself ends up under ``REDUCING_GAP * BOX`` pixels), the ink is made at full scale instead.
     """
-    grey = _grey_array(grey)
-    paper = _paper(grey)
-    window = grey[_inked_window(grey, paper)]  # (h', w')
+    window, paper, _ = _inked_part(grey)  # (h', w')
     k = max(window.shape) // (REDUCING_GAP * BOX)
     if k >= 2:
         blank = 1.0 if paper.dark_on_light else 0.0  # the paper's own level: no ink
@@ -241,9 +237,15 @@ def digit_ink(grey: np.ndarray) -> np.ndarray:
     return _ink(window, paper)
 
 
-def _grey_array(grey: np.ndarray) -> np.ndarray:
+def _inked_part(grey: np.ndarray) -> tuple[np.ndarray, "_Paper", tuple[int, int]]:
+    """The paper of a whole grey image (uint8 or float), the window of it holding the ink, and the
+    (row, col) of the window's corner."""
     grey = np.asarray(grey)
-    return grey if grey.dtype == np.uint8 else grey.astype(np.float32, copy=False)
+    if grey.dtype != np.uint8:
+        grey = grey.astype(np.float32, copy=False)
+    paper = _paper(grey)
+    rows, cols = _inked_window(grey, paper)
+    return grey[rows, cols], paper, (rows.start, cols.start)
 
 
 def _as_levels(grey: np.ndarray) -> np.ndarray:
