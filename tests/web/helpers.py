@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import functools
 import io
+import json
+import socket
 import struct
+import subprocess
+import time
+import urllib.request
 import zlib
 
 import numpy as np
@@ -71,3 +76,26 @@ def strip(images, gap: int, pad: int = 6) -> tuple[np.ndarray, list[tuple[int, i
         spans.append((c, c + p.shape[1]))
         c += p.shape[1] + gap
     return out, spans
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, log_path, seconds: float = 60) -> dict:
+    """Wait until ``nndl serve`` (``proc``) answers ``url``/api/health; return that answer.
+    Raises with the server's log if it exits or does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/health", timeout=2) as r:
+                if r.status == 200:
+                    return json.load(r)
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"nndl serve did not start: {log_path.read_text()}")
+        time.sleep(0.1)

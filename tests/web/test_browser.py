@@ -11,11 +11,8 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -23,6 +20,7 @@ import pytest
 from nndl.data import images
 from nndl.segment import read_number
 from nndl.models import load_default_model
+from tests.web.helpers import free_port, wait_for_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -36,19 +34,13 @@ def net():
     return load_default_model()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def page(net, tmp_path_factory):
     """Chromium showing the page of ``nndl serve`` (a subprocess on a free port), both started at once."""
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     with open(folder / "server.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--port", str(port)],
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -58,7 +50,7 @@ def page(net, tmp_path_factory):
             # No skip: a missing or broken Chromium must fail the test suite.
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                _wait_for_server(url, proc, folder / "server.log")
+                wait_for_server(url, proc, folder / "server.log")
                 page = browser.new_page(viewport={"width": 1100, "height": 900})
                 page.goto(url + "/")
                 page.wait_for_function("document.getElementById('model-name').textContent.includes('parameters')")
@@ -71,20 +63,6 @@ def page(net, tmp_path_factory):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def _wait_for_server(url: str, proc: subprocess.Popen, log_path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/api/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"nndl serve did not start: {log_path.read_text()}")
-        time.sleep(0.1)
 
 
 def _row_runs(img28: np.ndarray) -> list[tuple[int, int, int]]:

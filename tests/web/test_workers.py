@@ -9,20 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 
 from nndl.cli import serve
 from nndl.web.server import predict_payload
-from tests.web.helpers import digit_model, encode
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.web.helpers import digit_model, encode, free_port, wait_for_server
 
 
 def _workers(pid: int) -> list[int]:
@@ -54,21 +47,13 @@ def test_two_workers_answer_and_stop_together(tmp_path, mnist):
     net.save(tmp_path / "net.npz")
     x, y = mnist[2]
     pngs = [encode(1 - x[i].reshape(28, 28)) for i in range(16)]
-    port = _free_port()
+    port = free_port()
     with open(tmp_path / "server.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--model", str(tmp_path / "net.npz"),
                                  "--port", str(port), "--workers", "2"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                    assert json.load(r)["model"]["name"] == "net.npz"
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "nndl serve --workers 2 did not start"
-                time.sleep(0.2)
+        health = wait_for_server(f"http://127.0.0.1:{port}", proc, tmp_path / "server.log")
+        assert health["model"]["name"] == "net.npz"
         workers = _workers(proc.pid)
         assert len(workers) == 2
         connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(8)]
