@@ -161,8 +161,8 @@ class Dropout(Layer):
 
     They compute the same functions but do not train the same: with inverted dropout the next
     layer's weights are 1 - p times the book's, so plain SGD with a given η moves them as the book
-    would with η/(1 - p)² (4η for p = 0.5). The chapter-6 dropout recipe, tuned for the book's
-    convention, uses ``inverted=False``; with inverted dropout and the book's η its ReLU layers die.
+    would with η/(1 - p)² (4η for p = 0.5). The chapter-6 dropout recipe uses ``inverted=False``,
+    so that its η means what the book's does.
     """
 
     kind = "dropout"
