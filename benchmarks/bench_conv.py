@@ -15,7 +15,9 @@ the book's ConvPool layers (ReLU after pooling: the same function, less work).
 Also printed: the float32 matrix-product peak measured in the same run (a 2048x2048 product),
 the floating-point work per image computed from the shapes (a multiply-add is 2 FLOPs; backward
 costs twice the forward, except that the first layer needs no input gradient), and the fraction
-of the peak that training achieves. On a machine shared with other jobs the numbers move by
+of the peak that training achieves. "products alone" is the time per epoch of just the step's
+matrix products (same shapes, layouts and threads, random data): the floor for an im2col design on
+NumPy's matrix product, and its share of the measured epoch. On a machine shared with other jobs the numbers move by
 10-30% from run to run: compare rows of the same run.
 """
 from __future__ import annotations
@@ -71,6 +73,35 @@ def matmul_peak(threads: int | None, n: int = 2048, repeats: int = 5) -> float:
         a @ b
         best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * n ** 3 / best / 1e9
+
+
+def matmul_floor(m: int, threads: int | None, repeats: int = 20) -> float:
+    """Seconds per training step spent in the matrix products alone (ConvPool net, batch m).
+
+    The same products, shapes and memory layouts as a training step of nndl's im2col layers (for
+    each layer: forward, ∂C/∂w, and ∂C/∂x except for the first layer), on random data, best of
+    ``repeats``. No im2col, pooling, col2im or activation: a floor for any im2col design whose
+    products are NumPy's.
+    """
+    rng = np.random.default_rng(0)
+
+    def r(*shape):
+        return rng.random(shape, dtype=np.float32)
+
+    cols1, w1, d1 = r(25, m * 576).T, r(25, 20), r(m * 576, 20)       # conv 1: its patch matrix is built transposed
+    cols2, w2, d2 = r(m * 64, 500), r(500, 40), r(m * 64, 40)         # conv 2
+    a3, w3, d3 = r(m, 640), r(640, 100), r(m, 100)                    # dense 640 → 100
+    a4, w4, d4 = r(m, 100), r(100, 10), r(m, 10)                      # dense 100 → 10
+
+    def step():
+        cols1 @ w1, cols1.T @ d1
+        cols2 @ w2, cols2.T @ d2, d2 @ w2.T
+        a3 @ w3, a3.T @ d3, d3 @ w3.T
+        a4 @ w4, a4.T @ d4, d4 @ w4.T
+
+    with blas_threads(threads):
+        step()
+        return min(_timed(step) for _ in range(repeats))
 
 
 def _timed(f) -> float:
@@ -154,8 +185,8 @@ def main(argv=None) -> None:
     print(f"# float32 matmul peak {peak:.0f} GFLOP/s; {flops / 1e6:.2f} MFLOP per training image; "
           f"{len(x)} images per timed epoch, best of {args.repeats}, extrapolated to {EPOCH:,}")
     print("| net | m | nndl threads | nndl s/epoch | nndl samples/s | nndl GFLOP/s | % of peak | PyTorch s/epoch "
-          "| PyTorch samples/s | nndl/PyTorch |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| PyTorch samples/s | nndl/PyTorch | products alone s/epoch | products' share |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     variants = [("Conv2D+MaxPool", False)] + ([("ConvPool", True)] if args.convpool else [])
     for m in args.batch:
         runs = {name: NndlRun(m, x, y, args.threads, convpool) for name, convpool in variants}
@@ -175,8 +206,9 @@ def main(argv=None) -> None:
             gflops = rate * flops / 1e9
             torch_cols = (f"{best_torch * scale:.2f} | {len(x) / best_torch:,.0f} | {best_torch / seconds:.2f}"
                           if theirs else "— | — | —")
+            floor = matmul_floor(m, threads) * EPOCH / m
             print(f"| {name} | {m} | {threads} | {s_epoch:.2f} | {rate:,.0f} | {gflops:.1f} | {100 * gflops / peak:.0f}% "
-                  f"| {torch_cols} |", flush=True)
+                  f"| {torch_cols} | {floor:.2f} | {100 * floor / s_epoch:.0f}% |", flush=True)
 
 
 if __name__ == "__main__":
