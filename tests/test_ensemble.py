@@ -10,7 +10,8 @@ import pytest
 import nndl
 from nndl.ensemble import Ensemble, member_trials, reproduce_ensemble, train_ensemble
 from nndl.executors import read_jsonl, run_trial
-from nndl.recipes import settings_from
+from nndl.recipes import load_recipe, settings_from
+from nndl.recipes.reproduce import finished_run, reproduce
 from tests.inline_executor import InlineExecutor
 
 SMALL = {"sizes": [784, 10, 10], "train_size": 500, "epochs": 1, "validation_size": 1000}
@@ -131,3 +132,35 @@ def test_reproduce_runner_and_cli_refuse_what_is_not_an_ensemble_of_networks(tmp
         args = parser.parse_args(["ensemble", *argv, "--out", str(tmp_path)])
         with pytest.raises(ValueError, match=message):
             args.func(args)
+
+
+def test_reproduce_runner_uses_the_member_recipes_finished_runs_and_trains_only_the_rest(tmp_path):
+    out = str(tmp_path)
+    overrides = {"epochs": 1, "train_size": 500}
+    reproduce(["ch3-ce-30"], seeds=2, out=out, overrides=overrides, verbose=False)     # rows of their own
+    own = [os.path.join(out, "ch3-ce-30", f"seed{k}.npz") for k in range(2)]
+
+    recipe = {"id": "test-ensemble", "kind": "ensemble", "members": "ch3-ce-30", "n_members": 3}
+    res = reproduce_ensemble(recipe, seed=0, out=out, overrides=overrides, data_dir=None, verbose=False)
+    report = json.load(open(os.path.join(out, "test-ensemble", "seed0", "ensemble.json")))
+    assert report["reused"] == 2 and report["executed"] == 1                  # only seed 2 was trained
+    assert [m["path"] for m in report["members"][:2]] == [os.path.abspath(p) for p in own]
+    assert [m["seed"] for m in report["members"]] == [0, 1, 2]
+    _, _, test = nndl.data.load_mnist()
+    nets = [nndl.load(m["path"]) for m in report["members"]]
+    assert res["measured"] == Ensemble(nets).accuracy(test)
+
+    # Other settings (here η) never reuse a run: seed 0 is trained again for the new settings.
+    other = {**overrides, "eta": 0.1}
+    reproduce_ensemble({**recipe, "id": "test-ensemble-eta", "n_members": 1}, seed=0, out=out, overrides=other,
+                       data_dir=None, verbose=False)
+    report = json.load(open(os.path.join(out, "test-ensemble-eta", "seed0", "ensemble.json")))
+    assert report["reused"] == 0 and report["executed"] == 1
+
+    # A damaged finished run is not used either.
+    with open(own[0], "r+b") as f:
+        f.truncate(100)
+    settings = settings_from({**load_recipe("ch3-ce-30")["settings"], **overrides})
+    assert finished_run(out, "ch3-ce-30", 0, settings) is None
+    assert finished_run(out, "ch3-ce-30", 1, settings)["save"] == os.path.abspath(own[1])
+    assert finished_run(out, "ch3-ce-30", 1, {**settings, "epochs": 2}) is None

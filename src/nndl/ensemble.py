@@ -10,7 +10,9 @@ the members.
 finished members are recorded in ``OUT/members.jsonl`` and not trained again, and a member cut
 off mid-training resumes from its checkpoint (``OUT/checkpoints/<trial id>/``). ``reproduce_ensemble`` is the
 runner ``nndl reproduce`` uses for recipes with ``kind = "ensemble"`` (``members = "<recipe id>"``,
-``n_members = 5``).
+``n_members = 5``); it takes members that ``nndl reproduce <members>`` already trained in the same
+OUT folder with the same settings and seeds as they are, so ``nndl reproduce ch6-dropout
+ch6-ensemble --seeds 5`` trains five dropout networks, not ten.
 
 Limits: the members vote with their final weights (as the book's networks do after their last
 epoch). On a multi-machine Dask cluster, OUT must be on a filesystem every worker shares, since
@@ -90,24 +92,29 @@ def _load_member(result: dict):
     path = result["save"]
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"member {result['member']} finished on {result['worker']['host']} but {path} is not here: on a "
+            f"member {result['member']} finished on {result.get('worker', {}).get('host', 'this machine')} but {path} is not here: on a "
             "multi-machine cluster the --out folder must be on a filesystem all workers share (docs/CLUSTER.md)")
     return load(path)
 
 
 def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int = 0, workers: int | None = None,
                    scheduler: str | None = None, executor: Executor | None = None, data_dir: str | None = None,
-                   verbose: bool = False) -> dict:
+                   verbose: bool = False, reuse: dict[int, dict] | None = None) -> dict:
     """Train ``n_members`` networks with ``settings`` (seeds first_seed, ...) in parallel, then let
     them vote on the test set. Writes OUT/member{k}.npz, OUT/members.jsonl and OUT/ensemble.json.
 
+    ``reuse`` maps a member index k to a network already trained with these settings and seed
+    first_seed + k, ``{"save": path, "seconds", "epochs_run"}``: that member is not trained again.
+
     Returns ``{"members": [{member, seed, test_accuracy, errors, seconds, ...}], "vote_accuracy",
-    "vote_errors", "seconds" (sum of the members' training time), "epochs_run", "executed", "skipped"}``.
+    "vote_errors", "seconds" (sum of the members' training time), "epochs_run", "executed", "skipped",
+    "reused"}``.
     """
     from .models.io import atomic_write_bytes
     from .recipes import load_data
 
     trials = member_trials(settings, n_members, out, first_seed=first_seed)
+    reuse = reuse or {}
     os.makedirs(out, exist_ok=True)
 
     def progress(result: dict, finished: int, total: int) -> None:
@@ -115,28 +122,30 @@ def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int 
               f"{result.get('seconds')} s on {result['worker']['host']}:{result['worker']['pid']}", flush=True)
 
     start = time.perf_counter()
-    done = execute(trials, journal=os.path.join(out, "members.jsonl"), executor=executor, workers=workers,
-                   scheduler=scheduler, data_dir=data_dir, on_result=progress if verbose else None,
-                   is_done=_member_file_present)
+    done = execute([t for t in trials if t["member"] not in reuse], journal=os.path.join(out, "members.jsonl"),
+                   executor=executor, workers=workers, scheduler=scheduler, data_dir=data_dir,
+                   on_result=progress if verbose else None, is_done=_member_file_present)
     failed = [r for r in done["results"] if r.get("error")]
     if failed:
         raise ValueError(f"member {failed[0]['member']} did not train: {failed[0]['error']}")
-    networks = [_load_member(r) for r in done["results"]]
-    x, y = load_data(done["results"][0]["settings"], data_dir)[2]                # the test set
+    trained = {r["member"]: r for r in done["results"]}
+    results = [{**t, **reuse[t["member"]]} if t["member"] in reuse else trained[t["member"]] for t in trials]
+    networks = [_load_member(r) for r in results]
+    x, y = load_data(results[0]["settings"], data_dir)[2]                        # the test set
     y = np.asarray(y)
     members = []
-    for r, net in zip(done["results"], networks):
+    for r, net in zip(results, networks):
         correct = net.predict(x) == y
         members.append({"member": r["member"], "seed": r["seed"], "path": r["save"],
                         "test_accuracy": float(correct.mean()), "errors": int((~correct).sum()),
                         "seconds": r.get("seconds"), "epochs_run": r.get("epochs_run")})
     vote_correct = Ensemble(networks).predict(x) == y
-    report = {"n_members": n_members, "settings": done["results"][0]["settings"], "members": members,
+    report = {"n_members": n_members, "settings": results[0]["settings"], "members": members,
               "vote_accuracy": float(vote_correct.mean()), "vote_errors": int((~vote_correct).sum()),
               "test_size": int(len(y)), "seconds": round(sum(m["seconds"] or 0.0 for m in members), 2),
               "wall_seconds": round(time.perf_counter() - start, 2),
               "epochs_run": max(m["epochs_run"] or 0 for m in members),
-              "executed": done["executed"], "skipped": done["skipped"]}
+              "executed": done["executed"], "skipped": done["skipped"], "reused": len(reuse)}
     atomic_write_bytes(os.path.join(out, "ensemble.json"), json.dumps(report, indent=1).encode())
     return report
 
@@ -156,6 +165,7 @@ def reproduce_ensemble(recipe: dict, *, seed: int, out: str, overrides: dict, da
     recipe ``members`` (seed s uses member seeds s·n … s·n + n − 1, so seed 0 matches
     ``nndl ensemble``) and return ``{"measured": vote test accuracy, "seconds", "epochs_run", ...}``."""
     from .recipes import load_recipe, settings_from
+    from .recipes.reproduce import finished_run
 
     if "members" not in recipe:
         raise ValueError(f"ensemble recipe {recipe.get('id')!r} needs members = \"<recipe id>\"")
@@ -165,8 +175,15 @@ def reproduce_ensemble(recipe: dict, *, seed: int, out: str, overrides: dict, da
     folder = os.path.join(out, recipe["id"], f"seed{seed}")
     if verbose:
         print(f"== {recipe['id']}, seed {seed}: {n_members} × {recipe['members']} → {folder}", flush=True)
-    report = train_ensemble(settings, n_members, out=folder, first_seed=seed * n_members, workers=workers,
-                            scheduler=scheduler, data_dir=data_dir, verbose=verbose)
+    first_seed = seed * n_members
+    # Members already trained by `nndl reproduce <members> --out OUT` with these settings are used as they are.
+    reuse = {k: run for k in range(n_members)
+             if (run := finished_run(out, recipe["members"], first_seed + k, settings)) is not None}
+    if verbose and reuse:
+        print(f"using {len(reuse)} finished {recipe['members']} run(s) from {os.path.join(out, recipe['members'])}: "
+              f"seeds {', '.join(str(first_seed + k) for k in sorted(reuse))}", flush=True)
+    report = train_ensemble(settings, n_members, out=folder, first_seed=first_seed, workers=workers,
+                            scheduler=scheduler, data_dir=data_dir, verbose=verbose, reuse=reuse)
     if verbose:
         print("\n".join(report_lines(report)), flush=True)
     return {"measured": report["vote_accuracy"], "seconds": report["seconds"], "epochs_run": report["epochs_run"],

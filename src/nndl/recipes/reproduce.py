@@ -40,6 +40,30 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
     return result
 
 
+def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | None:
+    """The finished ``nndl reproduce`` run of ``recipe_id`` and ``seed`` in OUT, if its saved network
+    was trained with exactly ``settings`` (those of ``recipes.settings_from``):
+    ``{"save": model path, "seconds", "epochs_run"}``. None if it is absent, unfinished, damaged or
+    trained otherwise. ``nndl reproduce``'s ensemble runner uses it so that a member already trained
+    as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble) is not trained twice."""
+    from ..executors import canonical
+    from ..models.io import load
+
+    paths = _seed_paths(out, recipe_id, seed)
+    if not (os.path.exists(paths["result"]) and os.path.exists(paths["model"])):
+        return None
+    try:
+        meta = load(paths["model"]).metadata
+        with open(paths["result"]) as f:
+            result = json.load(f)
+    except (ValueError, OSError):          # damaged (ModelFileError, bad JSON): train it again
+        return None
+    if meta.get("seed") != seed or canonical(meta.get("settings")) != canonical(settings):
+        return None
+    return {"save": os.path.abspath(paths["model"]), "seconds": result.get("seconds"),
+            "epochs_run": result.get("epochs_run")}
+
+
 def reproduce(recipe_ids: list[str], *, seeds: int = 1, out: str = "runs/reproduce", overrides: dict | None = None,
               data_dir: str | None = None, verbose: bool = True,
               runners: dict[str, Callable[..., dict]] | None = None) -> list[dict]:
