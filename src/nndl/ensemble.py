@@ -12,7 +12,7 @@ off mid-training resumes from its checkpoint (``OUT/checkpoints/<trial id>/``). 
 runner ``nndl reproduce`` uses for recipes with ``kind = "ensemble"`` (``members = "<recipe id>"``,
 ``n_members = 5``); it takes members that ``nndl reproduce <members>`` already trained in the same
 OUT folder with the same settings and seeds as they are, so ``nndl reproduce ch6-dropout
-ch6-ensemble --seeds 5`` trains five dropout networks, not ten.
+ch6-ensemble`` trains five dropout networks in all (seed 0 serves both rows), not six.
 
 Limits: the members vote with their final weights (as the book's networks do after their last
 epoch). On a multi-machine Dask cluster, OUT must be on a filesystem every worker shares, since
