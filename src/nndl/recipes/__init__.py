@@ -195,6 +195,7 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     ``result["best_validation_accuracy"]`` and ``result["test_accuracy_at_best_validation"]``
     are filled when the validation set is monitored (``evaluate_on = "validation"``)."""
     from .. import backend
+    from ..models.io import read_checkpoint_meta
     from ..train.trainer import fit
 
     settings = settings_from({k: v for k, v in settings.items() if k in DEFAULTS})
@@ -219,7 +220,9 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
                   resume=resume, augment=augment, threads=settings["threads"],
                   train_config={"settings": settings, "seed": seed}, **_monitor_flags(settings),
                   **_optimizer_kwargs(settings))
-    seconds = time.perf_counter() - start
+    # A resumed run also counts the training time of the epochs it did not run here.
+    before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
+    seconds = time.perf_counter() - start + sum(r.get("seconds") or 0.0 for r in history.records[:before])
     if save:
         net.save(save, settings=settings, seed=seed)
     return summarize(history, settings, seed, seconds, net)
@@ -242,7 +245,8 @@ def _fit_full_batch(net, settings: dict, training, evaluation, verbose: bool):
 
 
 def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> dict:
-    """Best-epoch numbers from a History, by the book's reporting rules."""
+    """Best-epoch numbers from a History, by the book's reporting rules. ``seconds``: the run's wall
+    time (for a resumed run, plus the training time of the epochs before the resume)."""
     records = history.records
     result: dict[str, Any] = {"seed": seed, "epochs_run": len(records), "seconds": round(seconds, 2),
                               "history": records}
