@@ -99,26 +99,16 @@ def test_member_trials_have_distinct_ids_paths_and_checkpoints(tmp_path):
         member_trials(settings_from(SMALL), 0, str(tmp_path))
 
 
-def epoch_seconds(checkpoint: str) -> list[float]:
-    """The training time of every epoch in a checkpoint's History."""
-    from nndl.models.io import read_checkpoint_meta
-
-    states = read_checkpoint_meta(checkpoint)["trainer"]["callbacks"]
-    return [r["seconds"] for r in next(cb["state"]["records"] for cb in states if cb["class"] == "History")]
-
-
 def test_a_member_cut_off_mid_training_resumes_from_its_checkpoint_and_ends_identical(tmp_path):
     from nndl.recipes import run
 
-    settings = settings_from({**SMALL, "epochs": 2, "eta": 3.0, "train_size": 5000})
+    settings = settings_from({**SMALL, "epochs": 2, "eta": 3.0})
     whole = run_trial(member_trials(settings, 1, str(tmp_path / "whole"))[0], None)
     trial = member_trials(settings, 1, str(tmp_path / "cut"))[0]
     # The same member killed after its first epoch: its checkpoint holds epoch 0 of the same run.
     run({**settings, "epochs": 1}, trial["seed"], checkpoint=trial["checkpoint"])
     resumed = run_trial(trial, None)
     assert resumed["epochs_run"] == 2
-    # Its time counts the epoch trained before the cut as well as the one trained after it.
-    assert resumed["seconds"] >= round(sum(epoch_seconds(trial["checkpoint"])), 2) - 0.01
     a, b = nndl.load(whole["save"]), nndl.load(resumed["save"])
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)

@@ -213,6 +213,9 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     if settings["optimizer"] in FULL_BATCH:
         history = _fit_full_batch(net, settings, training, validation if on_validation else test, verbose)
         return summarize(history, settings, seed, time.perf_counter() - start, net)
+    # A resumed run also counts the training time of the epochs done before the resume (read now:
+    # the run writes new checkpoints over this one).
+    before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
     history = fit(net, training, settings["epochs"], settings["mini_batch_size"], settings["eta"],
                   optimizer=settings["optimizer"], evaluation_data=validation if on_validation else test,
                   test_data=test if on_validation else None, callbacks=_callbacks(settings, validation),
@@ -220,8 +223,6 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
                   resume=resume, augment=augment, threads=settings["threads"],
                   train_config={"settings": settings, "seed": seed}, **_monitor_flags(settings),
                   **_optimizer_kwargs(settings))
-    # A resumed run also counts the training time of the epochs it did not run here.
-    before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
     seconds = time.perf_counter() - start + sum(r.get("seconds") or 0.0 for r in history.records[:before])
     if save:
         net.save(save, settings=settings, seed=seed)
