@@ -382,7 +382,6 @@ def convpool_forward(x, w, b, p: int = 2, train: bool = True):
     and returns no cache.
     """
     _check_conv_shapes(x, w, b, 1)
-    xp = array_module(x)
     m, c, h, wd = x.shape
     n_maps, _, kh, kw = w.shape
     hc, wc = h - kh + 1, wd - kw + 1
