@@ -23,6 +23,7 @@ NumPy's matrix product, and its share of the measured epoch. On a machine shared
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import time
@@ -75,6 +76,7 @@ def matmul_peak(threads: int | None, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+@functools.cache   # the rows of one batch size share it: measure once
 def matmul_floor(m: int, threads: int | None, repeats: int = 20) -> float:
     """Seconds per training step spent in the matrix products alone (ConvPool net, batch m).
 
