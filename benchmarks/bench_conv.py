@@ -126,35 +126,44 @@ class NndlRun:
 
 
 class TorchRun:
-    def __init__(self, m: int, x, y, threads: int | None):
+    """PyTorch training the same net; ``device="cuda"`` keeps the model and images on the GPU
+    and waits for it at the end of each timed epoch (bench_gpu.py)."""
+
+    def __init__(self, m: int, x, y, threads: int | None, device: str = "cpu"):
         import torch
 
         torch.set_num_threads(threads or os.cpu_count() or 1)   # PyTorch's default: one per core
         torch.manual_seed(0)
         nn = torch.nn
-        self.torch = torch
+        self.torch, self.device = torch, torch.device(device)
         self.model = nn.Sequential(
             nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 40, 5), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(640, 100), nn.ReLU(), nn.Linear(100, 10))
+            nn.Flatten(), nn.Linear(640, 100), nn.ReLU(), nn.Linear(100, 10)).to(self.device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=ETA)
         self.loss = nn.CrossEntropyLoss()   # softmax + log-likelihood, mean over the mini-batch
-        self.x = torch.from_numpy(np.array(x)).reshape(-1, 1, 28, 28)   # a writable copy
-        self.y = torch.from_numpy(np.array(y))
-        self.gen = torch.Generator().manual_seed(0)
+        self.x = torch.from_numpy(np.array(x)).reshape(-1, 1, 28, 28).to(self.device)   # a writable copy
+        self.y = torch.from_numpy(np.array(y)).to(self.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(0)
         self.m = m
         self.epoch(warm_up=True)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            self.torch.cuda.synchronize()
 
     def epoch(self, warm_up: bool = False) -> float:
         n = min(len(self.x), 1000) if warm_up else len(self.x)
 
         def run():
-            perm = self.torch.randperm(n, generator=self.gen)
+            perm = self.torch.randperm(n, generator=self.gen, device=self.device)
             xs, ys = self.x[:n][perm], self.y[:n][perm]
             for k in range(0, n, self.m):
                 self.opt.zero_grad(set_to_none=True)
                 self.loss(self.model(xs[k:k + self.m]), ys[k:k + self.m]).backward()
                 self.opt.step()
+            self._sync()
 
+        self._sync()
         return _timed(run)
 
 
