@@ -100,7 +100,7 @@ def main(argv=None) -> None:
         torch_cols = (f"{best_torch * scale:.2f} | {len(x) / best_torch:,.0f} | {best_torch / best:.2f}"
                       if theirs else "— | — | —")
         print(f"| {m} | {best * scale:.2f} | {rate:,.0f} | {rate * flops / 1e9:.0f} "
-              f"| {100 * rate * flops / peak:.1f}% | {torch_cols} |", flush=True)
+              f"| {100 * rate * flops / 1e9 / peak:.2f}% | {torch_cols} |", flush=True)
 
 
 if __name__ == "__main__":

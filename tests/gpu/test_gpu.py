@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import nndl
+from nndl.ensemble import Ensemble
 from nndl.nn.conv import Conv2D, ConvPool, L2Pool, MaxPool
 from nndl.nn.gradcheck import check_layer
 from nndl.nn.layers import Dense, Dropout, Flatten
@@ -149,3 +150,79 @@ def test_cli_trains_on_the_gpu_resumes_and_saves_a_model_the_cpu_loads(cupy, mni
     # the GPU's measurement of the saved weights, repeated on the CPU
     assert abs(net.accuracy(validation) - last["evaluation_accuracy"]) <= 0.001
     assert abs(net.accuracy(test) - last["test_accuracy"]) <= 0.001
+
+
+def dense_net(device: str, **kwargs):
+    net = nndl.Network([nndl.Dense(784, 30, "sigmoid"), Dropout(0.2), nndl.Dense(30, 10, "softmax")],
+                       cost="log-likelihood", seed=3, dtype=np.float64, **kwargs)
+    return net.to_device(device)
+
+
+@pytest.mark.parametrize("optimizer, settings", [
+    ("sgd", {"lmbda": 5.0}), ("sgd", {"lmbda": 5.0, "regularization": "l1"}),
+    ("momentum", {"mu": 0.9, "max_norm": 2.0}), ("nesterov", {"mu": 0.5, "clip_norm": 1.0}),
+    ("rmsprop", {}), ("adam", {"lmbda": 1.0})])
+def test_every_optimizer_updates_the_same_on_both_devices(cupy, mnist, optimizer, settings):
+    (x, y), _, _ = mnist
+    eta = 0.001 if optimizer in ("rmsprop", "adam") else 0.1
+    nets = [dense_net(device) for device in ("cpu", "gpu")]
+    for net in nets:
+        net.fit((x[:300], y[:300]), epochs=2, mini_batch_size=10, eta=eta, optimizer=optimizer,
+                monitor_evaluation_accuracy=False, **settings)
+    for w, w_gpu in zip(*(net.get_weights() for net in nets)):
+        np.testing.assert_allclose(w_gpu, w, rtol=1e-8, atol=1e-10)
+
+
+def test_recurrent_net_trains_the_same_on_both_devices(cupy, mnist):
+    """MNIST rows as 28 steps of 28 pixels (the RNN chapter's sequence model)."""
+    (x, y), _, _ = mnist
+    nets = [nndl.Network([RNN(16, input_shape=(28, 28)), nndl.Dense(16, 10, "softmax")],
+                         cost="log-likelihood", seed=0, dtype=np.float64).to_device(device) for device in ("cpu", "gpu")]
+    for net in nets:
+        net.fit((x[:200], y[:200]), epochs=1, mini_batch_size=20, eta=0.1, clip_norm=5.0,
+                monitor_evaluation_accuracy=False)
+    for w, w_gpu in zip(*(net.get_weights() for net in nets)):
+        np.testing.assert_allclose(w_gpu, w, rtol=1e-8, atol=1e-10)
+
+
+def test_full_batch_lbfgs_keeps_the_weights_on_the_gpu(cupy, mnist):
+    from nndl.train.fullbatch import fit_full_batch
+
+    (x, y), _, _ = mnist
+    nets = [dense_net(device) for device in ("cpu", "gpu")]
+    for net in nets:
+        fit_full_batch(net, (x[:200], y[:200]), method="lbfgs", iterations=10, lmbda=1.0)
+    assert all(isinstance(p.value, cupy.ndarray) for p in nets[1].params)
+    for w, w_gpu in zip(*(net.get_weights() for net in nets)):
+        np.testing.assert_allclose(w_gpu, w, rtol=1e-5, atol=1e-7)
+
+
+def test_checkpoint_written_on_the_gpu_resumes_to_the_uninterrupted_run(cupy, mnist, tmp_path):
+    """Momentum's velocities and the shuffle state travel through the checkpoint file: one epoch,
+    a resume and a second epoch end where two epochs in one go end."""
+    (x, y), _, _ = mnist
+    data = (x[:300], y[:300])
+    straight, split = dense_net("gpu"), dense_net("gpu")
+    settings = dict(mini_batch_size=10, eta=0.1, optimizer="momentum", mu=0.9, monitor_evaluation_accuracy=False)
+    straight.fit(data, epochs=2, **settings)
+    split.fit(data, epochs=1, checkpoint=str(tmp_path / "ckpt"), **settings)
+    resumed = dense_net("gpu")
+    resumed.fit(data, epochs=2, resume=str(tmp_path / "ckpt"), **settings)
+    for w, w_again in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_allclose(w_again, w, rtol=1e-12, atol=1e-14)
+
+
+def test_ensemble_of_gpu_networks_votes_like_its_cpu_copies(cupy, mnist):
+    (x, y), _, test = mnist
+    members = []
+    for seed in range(3):
+        net = nndl.Network([nndl.Dense(784, 30, "sigmoid"), nndl.Dense(30, 10, "softmax")],
+                           cost="log-likelihood", seed=seed).to_device("gpu")
+        net.fit((x[:2000], y[:2000]), epochs=1, mini_batch_size=10, eta=0.5, monitor_evaluation_accuracy=False)
+        members.append(net)
+    on_gpu = Ensemble(members).predict(test[0][:2000])
+    for net in members:
+        net.to_device("cpu")
+    on_cpu = Ensemble(members).predict(test[0][:2000])
+    assert np.mean(on_gpu == on_cpu) >= 0.999
+    assert np.mean(on_gpu == test[1][:2000]) >= 0.8

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..backend import to_numpy
+from ..backend import array_module, to_numpy
 from .trainer import History
 
 METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
@@ -38,7 +38,8 @@ class FullBatchObjective:
     def set(self, theta: np.ndarray) -> None:
         offsets = np.cumsum([0] + self.sizes)
         for p, shape, a, b in zip(self.network.params, self.shapes, offsets[:-1], offsets[1:]):
-            p.value = theta[a:b].reshape(shape).astype(self.network.dtype)
+            # back on the parameter's own device (SciPy's θ lives on the host)
+            p.value = array_module(p.value).asarray(theta[a:b].reshape(shape), dtype=self.network.dtype)
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         self.set(theta)

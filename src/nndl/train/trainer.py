@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..backend import blas_threads, threads_for_work, to_numpy, tune_allocator
+from ..backend import array_module, blas_threads, threads_for_work, to_numpy, tune_allocator
 from ..errors import TrainingDivergedError
 from .callbacks import (
     MONITOR_KEYS,
@@ -126,6 +126,9 @@ class Trainer:
             x_all, y_all = self.network.prepare_input(self.augment(to_numpy(x_all[perm]), self.rng)), y_all[perm]
             perm = np.arange(n)
         backprop, step = self.network.backprop, self.optimizer.step
+        # On a GPU the order lives there too: indexing with host indices would copy them over and
+        # wait for the GPU at every mini-batch.
+        perm = array_module(x_all).asarray(perm)
         for batch, k in enumerate(range(0, n, m)):
             # Gathering each mini-batch as it is needed keeps it in cache; copying the whole
             # shuffled set first costs a pass over memory (and page faults) every epoch.
