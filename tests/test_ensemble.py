@@ -164,3 +164,6 @@ def test_reproduce_runner_uses_the_member_recipes_finished_runs_and_trains_only_
     assert finished_run(out, "ch3-ce-30", 0, settings) is None
     assert finished_run(out, "ch3-ce-30", 1, settings)["save"] == os.path.abspath(own[1])
     assert finished_run(out, "ch3-ce-30", 1, {**settings, "epochs": 2}) is None
+    # Where it ran is not what it computed: a run trained on another device or thread count counts.
+    assert finished_run(out, "ch3-ce-30", 1, {**settings, "device": "gpu", "threads": 2})["save"] == \
+        os.path.abspath(own[1])

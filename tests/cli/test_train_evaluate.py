@@ -74,3 +74,20 @@ def test_reproduce_lists_recipes_and_writes_results(tmp_path, capsys):
     assert main(["reproduce", "ch1-30", "--epochs", "1", "--train-size", "1000", "--seeds", "2", "--out", str(out),
                  "--quiet"]) == 0
     assert json.loads((out / "results.json").read_text())[0]["per_seed"] == row["per_seed"]
+
+
+def test_resume_keeps_the_run_settings_but_takes_new_machine_settings(tmp_path, capsys):
+    """A run started on one machine finishes on another: --resume takes its settings from the
+    checkpoint, with --epochs, --device and --threads as given (here threads); the saved network
+    records the settings it finished with."""
+    ckpt, model, metrics = tmp_path / "ckpt", tmp_path / "net.npz", tmp_path / "m.jsonl"
+    first = ["train", "--sizes", "784,20,10", "--epochs", "1", "--train-size", "1000", "--eta", "3.0",
+             "--threads", "2", "--checkpoint", str(ckpt), "--metrics", str(metrics)]
+    assert main(first) == 0
+    assert main(["train", "--resume", str(ckpt), "--epochs", "2", "--threads", "1", "--save", str(model),
+                 "--metrics", str(metrics)]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 0: " in out and "Epoch 1: " in out                 # epoch 1 after the resume
+    settings = nndl.load(str(model)).metadata["settings"]
+    assert settings["threads"] == 1 and settings["sizes"] == [784, 20, 10] and settings["train_size"] == 1000
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [0, 1]

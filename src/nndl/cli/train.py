@@ -87,7 +87,8 @@ def register(subparsers) -> None:
     p.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     p.add_argument("--metrics", metavar="PATH", help="write one JSON line per epoch")
     p.add_argument("--checkpoint", metavar="DIR", help="save the training state after every epoch")
-    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR")
+    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings; "
+                   "--epochs, --device and --threads may change)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: on interactive terminals)")
@@ -96,6 +97,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..models.io import read_checkpoint_meta
+    from ..recipes import MACHINE_SETTINGS
     from ..recipes import run as run_settings
 
     if args.resume:
@@ -105,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         settings, seed = saved["settings"], saved["seed"]
         if args.epochs is not None:
             settings["epochs"] = args.epochs
+        for key in MACHINE_SETTINGS:      # e.g. started on a GPU, finished on the CPU
+            if getattr(args, key) is not None:
+                settings[key] = getattr(args, key)
         checkpoint = args.checkpoint or args.resume
     else:
         settings, _ = settings_from_args(args)

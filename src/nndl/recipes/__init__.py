@@ -66,6 +66,15 @@ DEFAULTS: dict[str, Any] = {
     "threads": None,
 }
 
+# Where and how fast a run computes, not what it computes: a run may resume on another machine
+# with other values, and a finished run counts as the same experiment whatever they were.
+MACHINE_SETTINGS = ("device", "threads")
+
+
+def experiment_settings(settings: dict) -> dict:
+    """``settings`` without the machine settings (MACHINE_SETTINGS)."""
+    return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}
+
 
 class RecipeError(ValueError):
     """A recipe id or setting is wrong."""

@@ -13,7 +13,7 @@ import statistics
 from typing import Any, Callable
 
 from ..models.io import atomic_write_bytes
-from . import load_recipe, measured, run
+from . import experiment_settings, load_recipe, measured, run
 
 
 def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
@@ -42,7 +42,8 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
 
 def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | None:
     """The finished ``nndl reproduce`` run of ``recipe_id`` and ``seed`` in OUT, if its saved network
-    was trained with exactly ``settings`` (those of ``recipes.settings_from``):
+    was trained with exactly ``settings`` (those of ``recipes.settings_from``; the machine settings,
+    device and threads, may differ):
     ``{"save": model path, "seconds", "epochs_run"}``. None if it is absent, unfinished, damaged or
     trained otherwise. ``nndl reproduce``'s ensemble runner uses it so that a member already trained
     as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble) is not trained twice."""
@@ -58,7 +59,9 @@ def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | 
             result = json.load(f)
     except (ValueError, OSError):          # damaged (ModelFileError, bad JSON): train it again
         return None
-    if meta.get("seed") != seed or canonical(meta.get("settings")) != canonical(settings):
+    saved = meta.get("settings")
+    if meta.get("seed") != seed or not isinstance(saved, dict) or \
+            canonical(experiment_settings(saved)) != canonical(experiment_settings(settings)):
         return None
     return {"save": os.path.abspath(paths["model"]), "seconds": result.get("seconds"),
             "epochs_run": result.get("epochs_run")}
