@@ -76,6 +76,15 @@ def test_reproduce_lists_recipes_and_writes_results(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text())[0]["per_seed"] == row["per_seed"]
 
 
+def test_reproduce_takes_machine_settings_and_records_them(tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", "ch3-ce-30", "--epochs", "1", "--train-size", "500", "--threads", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["overrides"]["threads"] == 1
+    assert nndl.load(str(out / "ch3-ce-30" / "seed0.npz")).metadata["settings"]["threads"] == 1
+
+
 def test_resume_keeps_the_run_settings_but_takes_new_machine_settings(tmp_path, capsys):
     """A run started on one machine finishes on another: --resume takes its settings from the
     checkpoint, with --epochs, --device and --threads as given (here threads); the saved network
