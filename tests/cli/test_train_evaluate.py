@@ -100,3 +100,24 @@ def test_resume_keeps_the_run_settings_but_takes_new_machine_settings(tmp_path, 
     settings = nndl.load(str(model)).metadata["settings"]
     assert settings["threads"] == 1 and settings["sizes"] == [784, 20, 10] and settings["train_size"] == 1000
     assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [0, 1]
+
+
+def test_the_same_command_again_goes_on_from_its_checkpoint_and_never_overwrites_another_run(tmp_path, capsys):
+    """After a crash, running the same `nndl train ... --checkpoint DIR` again continues the run
+    (here with more epochs); a different run pointed at that folder is refused and changes nothing."""
+    ckpt, metrics = tmp_path / "ckpt", tmp_path / "m.jsonl"
+    base = ["train", "--sizes", "784,20,10", "--train-size", "1000", "--eta", "3.0", "--checkpoint", str(ckpt),
+            "--metrics", str(metrics)]
+    assert main([*base, "--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming from {ckpt} (next epoch 1)" in out and "Epoch 0: " not in out and "Epoch 1: " in out
+    assert [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()] == [0, 1]
+
+    before = (ckpt / "checkpoint.npz").read_bytes()
+    for other in (["--eta", "0.5"], ["--seed", "1"]):          # the last --eta given wins
+        assert main([*base, "--epochs", "3", *other]) == 2
+        err = capsys.readouterr().err
+        assert "holds the checkpoint of another run" in err and f"--resume {ckpt}" in err
+    assert (ckpt / "checkpoint.npz").read_bytes() == before

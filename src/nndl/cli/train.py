@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .common import add_data_dir, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
@@ -86,7 +87,8 @@ def register(subparsers) -> None:
     add_training_flags(p)
     p.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
     p.add_argument("--metrics", metavar="PATH", help="write one JSON line per epoch")
-    p.add_argument("--checkpoint", metavar="DIR", help="save the training state after every epoch")
+    p.add_argument("--checkpoint", metavar="DIR", help="save the training state after every epoch; if DIR "
+                   "holds this run's checkpoint (same settings and seed), go on from it")
     p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (its settings; "
                    "--epochs, --device and --threads may change)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -115,13 +117,39 @@ def run(args: argparse.Namespace) -> int:
         settings, _ = settings_from_args(args)
         seed = 0 if args.seed is None else args.seed
         checkpoint = args.checkpoint
+    resume = args.resume or (checkpoint_of_this_run(checkpoint, settings, seed) if checkpoint else None)
     if not args.quiet:
         print(f"nndl train: {describe(settings)}, seed {seed}", flush=True)
+        if resume and not args.resume:
+            print(f"resuming from {resume} (next epoch {read_checkpoint_meta(resume)['trainer']['next_epoch']})",
+                  flush=True)
     result = run_settings(settings, seed, data_dir=args.data_dir, verbose=not args.quiet, progress=args.progress,
-                          metrics=args.metrics, checkpoint=checkpoint, resume=args.resume, save=args.save)
+                          metrics=args.metrics, checkpoint=checkpoint, resume=resume, save=args.save)
     summary = {k: v for k, v in result.items() if k not in ("history", "network")}
     print(json.dumps(summary))
     return 0
+
+
+def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
+    """``folder`` if it holds a checkpoint of this very run (same settings but for the epochs and
+    the machine settings, same seed), so that the same command run again after a crash goes on
+    where it stopped; None if it holds none. A checkpoint of another run is never overwritten."""
+    from ..executors import canonical
+    from ..models.io import checkpoint_path, read_checkpoint_meta
+    from ..recipes import experiment_settings, settings_from
+
+    if not os.path.exists(checkpoint_path(folder)):
+        return None
+    saved = read_checkpoint_meta(folder).get("trainer", {}).get("train_config") or {}
+
+    def what(s: dict) -> dict:
+        return canonical({k: v for k, v in experiment_settings(settings_from(s)).items() if k != "epochs"})
+
+    if saved.get("seed") != seed or not isinstance(saved.get("settings"), dict) or \
+            what(saved["settings"]) != what(settings):
+        raise ValueError(f"{folder} holds the checkpoint of another run (other settings or seed); "
+                         f"continue that run with --resume {folder}, or give --checkpoint another folder")
+    return folder
 
 
 def describe(settings: dict) -> str:
