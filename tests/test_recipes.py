@@ -1,7 +1,13 @@
-"""recipes.run: one network trained as its settings say, and the numbers it reports."""
+"""recipes.run: one network trained as its settings say, and the numbers it reports; and
+reproduce's bookkeeping of finished and interrupted runs."""
+import json
+import os
 import time
 
-from nndl.recipes import load_data, run, settings_from
+import pytest
+
+from nndl.recipes import RecipeError, load_data, run, settings_from
+from nndl.recipes.reproduce import reproduce
 
 SMALL = {"sizes": [784, 10, 10], "train_size": 5000, "validation_size": 1000, "eta": 3.0}
 
@@ -16,3 +22,22 @@ def test_a_resumed_run_counts_every_epoch_of_training_time_once(tmp_path):
     epoch0, epoch1 = (r["seconds"] for r in resumed["history"])
     # Epoch 0 (trained before the resume) counts once, epoch 1 is inside this call's wall time.
     assert epoch0 + epoch1 - 0.01 <= resumed["seconds"] <= epoch0 + wall + 0.01
+
+
+def test_reproduce_resumes_its_own_runs_and_refuses_to_mix_in_runs_of_other_settings(tmp_path):
+    out, small = str(tmp_path), {"epochs": 1, "train_size": 500}
+    reproduce(["ch3-ce-30"], out=out, overrides=small, verbose=False)
+    # A finished run is never reported for other settings (here more training images).
+    with pytest.raises(RecipeError, match="finished run of ch3-ce-30 with other settings"):
+        reproduce(["ch3-ce-30"], out=out, overrides={**small, "train_size": 400}, verbose=False)
+
+    # Cut off after epoch 0 (its result and model not yet written): the checkpoint is resumed for
+    # the same settings with more epochs, and refused for other ones.
+    base = os.path.join(out, "ch3-ce-30", "seed0")
+    os.remove(base + ".json")
+    os.remove(base + ".npz")
+    with pytest.raises(RecipeError, match="holds the checkpoint of another run"):
+        reproduce(["ch3-ce-30"], out=out, overrides={**small, "eta": 0.1}, verbose=False)
+    (row,) = reproduce(["ch3-ce-30"], out=out, overrides={**small, "epochs": 2}, verbose=False)
+    assert [json.loads(line)["epoch"] for line in open(base + ".jsonl")] == [0, 1]
+    assert json.load(open(base + ".json"))["epochs_run"] == 2 and row["epochs"] == 2

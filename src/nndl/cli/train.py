@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from .common import add_data_dir, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
@@ -99,7 +98,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..models.io import read_checkpoint_meta
-    from ..recipes import MACHINE_SETTINGS
+    from ..recipes import MACHINE_SETTINGS, checkpoint_of_this_run
     from ..recipes import run as run_settings
 
     if args.resume:
@@ -128,28 +127,6 @@ def run(args: argparse.Namespace) -> int:
     summary = {k: v for k, v in result.items() if k not in ("history", "network")}
     print(json.dumps(summary))
     return 0
-
-
-def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
-    """``folder`` if it holds a checkpoint of this very run (same settings but for the epochs and
-    the machine settings, same seed), so that the same command run again after a crash goes on
-    where it stopped; None if it holds none. A checkpoint of another run is never overwritten."""
-    from ..executors import canonical
-    from ..models.io import checkpoint_path, read_checkpoint_meta
-    from ..recipes import experiment_settings, settings_from
-
-    if not os.path.exists(checkpoint_path(folder)):
-        return None
-    saved = read_checkpoint_meta(folder).get("trainer", {}).get("train_config") or {}
-
-    def what(s: dict) -> dict:
-        return canonical({k: v for k, v in experiment_settings(settings_from(s)).items() if k != "epochs"})
-
-    if saved.get("seed") != seed or not isinstance(saved.get("settings"), dict) or \
-            what(saved["settings"]) != what(settings):
-        raise ValueError(f"{folder} holds the checkpoint of another run (other settings or seed); "
-                         f"continue that run with --resume {folder}, or give --checkpoint another folder")
-    return folder
 
 
 def describe(settings: dict) -> str:

@@ -273,6 +273,27 @@ def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> d
     return result
 
 
+def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
+    """``folder`` if it holds a checkpoint of this very run (same settings but for the epochs and
+    the machine settings, same seed), so that the same command run again after a crash goes on
+    where it stopped; None if it holds none. A checkpoint of another run is never overwritten."""
+    from ..executors import canonical
+    from ..models.io import checkpoint_path, read_checkpoint_meta
+
+    if not os.path.exists(checkpoint_path(folder)):
+        return None
+    saved = read_checkpoint_meta(folder).get("trainer", {}).get("train_config") or {}
+
+    def what(s: dict) -> dict:
+        return canonical({k: v for k, v in experiment_settings(settings_from(s)).items() if k != "epochs"})
+
+    if saved.get("seed") != seed or not isinstance(saved.get("settings"), dict) or \
+            what(saved["settings"]) != what(settings):
+        raise RecipeError(f"{folder} holds the checkpoint of another run (other settings or seed); "
+                          f"continue that run with `nndl train --resume {folder}`, or use another folder")
+    return folder
+
+
 def measured(result: dict, metric: str) -> float | None:
     """The number a recipe's ``metric`` names, from a ``run`` result."""
     key = {"test": "best_test_accuracy", "validation": "best_validation_accuracy",
@@ -284,5 +305,6 @@ def default_data_dir() -> str | None:
     return os.environ.get("NNDL_DATA")
 
 
-__all__ = ["DEFAULTS", "METRICS", "RecipeError", "build_network", "load_data", "load_recipe", "measured",
+__all__ = ["DEFAULTS", "MACHINE_SETTINGS", "METRICS", "RecipeError", "build_network", "checkpoint_of_this_run",
+           "experiment_settings", "load_data", "load_recipe", "measured",
            "recipe_ids", "run", "settings_from", "summarize"]

@@ -13,7 +13,7 @@ import statistics
 from typing import Any, Callable
 
 from ..models.io import atomic_write_bytes
-from . import experiment_settings, load_recipe, measured, run
+from . import RecipeError, checkpoint_of_this_run, experiment_settings, load_recipe, measured, run, settings_from
 
 
 def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
@@ -23,15 +23,19 @@ def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
 
 
 def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: str | None, verbose: bool) -> dict:
-    """One seed of one recipe, resumable; returns its result (with ``measured``)."""
+    """One seed of one recipe, resumable; returns its result (with ``measured``). A finished or
+    checkpointed run of other settings in the same place is refused, never reused or overwritten."""
     paths = _seed_paths(out, recipe["id"], seed)
+    settings = settings_from({**recipe["settings"], **overrides})
     if os.path.exists(paths["result"]):
+        saved = _saved_settings(paths["model"])
+        if saved is not None and not same_experiment(saved, settings):
+            raise RecipeError(f"{paths['result']} is a finished run of {recipe['id']} with other settings; "
+                              f"give this one another --out folder")
         with open(paths["result"]) as f:
             return json.load(f)
     os.makedirs(paths["checkpoint"], exist_ok=True)
-    settings = {**recipe["settings"], **overrides}
-    ckpt = os.path.join(paths["checkpoint"], "checkpoint.npz")
-    resume = paths["checkpoint"] if os.path.exists(ckpt) else None
+    resume = checkpoint_of_this_run(paths["checkpoint"], settings, seed)
     result = run(settings, seed, data_dir=data_dir, verbose=verbose, metrics=paths["metrics"],
                  checkpoint=paths["checkpoint"], resume=resume, save=paths["model"])
     result["measured"] = measured(result, recipe["metric"])
@@ -40,14 +44,31 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
     return result
 
 
+def same_experiment(a: dict, b: dict) -> bool:
+    """Whether two runs' settings compute the same thing (machine settings aside)."""
+    from ..executors import canonical
+
+    return canonical(experiment_settings(settings_from(a))) == canonical(experiment_settings(settings_from(b)))
+
+
+def _saved_settings(model_path: str) -> dict | None:
+    """The settings a saved network records, or None (no file, damaged, or none recorded)."""
+    from ..models.io import load
+
+    try:
+        saved = load(model_path).metadata.get("settings")
+    except (ValueError, OSError):
+        return None
+    return saved if isinstance(saved, dict) else None
+
+
 def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | None:
     """The finished ``nndl reproduce`` run of ``recipe_id`` and ``seed`` in OUT, if its saved network
     was trained with exactly ``settings`` (those of ``recipes.settings_from``; the machine settings,
-    device and threads, may differ):
-    ``{"save": model path, "seconds", "epochs_run"}``. None if it is absent, unfinished, damaged or
-    trained otherwise. ``nndl reproduce``'s ensemble runner uses it so that a member already trained
-    as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble) is not trained twice."""
-    from ..executors import canonical
+    device and threads, may differ): ``{"save": model path, "seconds", "epochs_run"}``. None if it
+    is absent, unfinished, damaged or trained otherwise. ``nndl reproduce``'s ensemble runner uses it
+    so that a member already trained as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble)
+    is not trained twice."""
     from ..models.io import load
 
     paths = _seed_paths(out, recipe_id, seed)
@@ -60,8 +81,7 @@ def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | 
     except (ValueError, OSError):          # damaged (ModelFileError, bad JSON): train it again
         return None
     saved = meta.get("settings")
-    if meta.get("seed") != seed or not isinstance(saved, dict) or \
-            canonical(experiment_settings(saved)) != canonical(experiment_settings(settings)):
+    if meta.get("seed") != seed or not isinstance(saved, dict) or not same_experiment(saved, settings):
         return None
     return {"save": os.path.abspath(paths["model"]), "seconds": result.get("seconds"),
             "epochs_run": result.get("epochs_run")}
