@@ -10,6 +10,7 @@ import pytest
 import nndl
 from nndl import cli, plots
 from nndl.analysis import confusion_matrix, misclassified
+from nndl.ensemble import Ensemble
 from nndl.errors import DataFormatError, ShapeError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -238,6 +239,28 @@ def test_cli_plot_confusion_and_errors(run, tmp_path, nndl_main, capsys):
     assert nndl_main(["plot", "errors", model, "--out", str(tmp_path / "e.png"), "--max", "20"]) == 0
     assert f"{10000 - correct} of 10000 test images misclassified" in capsys.readouterr().out
     assert_size(read_png(tmp_path / "e.png"), 850, 260)
+
+
+def test_cli_plot_errors_and_confusion_of_an_ensemble(run, tmp_path, nndl_main, capsys):
+    """Several model files: the pictures show their plurality vote (as the book shows the errors
+    of its five-net ensemble)."""
+    training, _, (x, y) = nndl.data.load_mnist()
+    paths = [str(run["model"])]
+    for seed in (1, 2):
+        other = nndl.Network([nndl.Dense(784, 30, "sigmoid"), nndl.Dense(30, 10, "sigmoid")],
+                             cost="cross-entropy", seed=seed)
+        other.fit((training[0][:1000], training[1][:1000]), epochs=2, mini_batch_size=10, eta=0.5,
+                  monitor_evaluation_accuracy=False)
+        paths.append(str(tmp_path / f"net{seed}.npz"))
+        other.save(paths[-1])
+    vote = Ensemble([nndl.load(p) for p in paths]).predict(x)
+    wrong = int((vote != y).sum())
+    assert wrong != int((run["net"].predict(x) != y).sum())          # the vote is not the first net's
+    assert nndl_main(["plot", "errors", *paths, "--out", str(tmp_path / "e.png")]) == 0
+    assert f"{wrong} of 10000 test images misclassified" in capsys.readouterr().out
+    read_png(tmp_path / "e.png")
+    assert nndl_main(["plot", "confusion", *paths, "--out", str(tmp_path / "c.png")]) == 0
+    assert f"{10000 - wrong} / 10000 test images correct" in capsys.readouterr().out
 
 
 def test_cli_plot_filters(run, tmp_path, nndl_main, capsys):

@@ -38,7 +38,8 @@ def register(subparsers) -> None:
     for name, helptext, func in (("confusion", "confusion matrix of a saved model on MNIST", run_confusion),
                                  ("errors", "gallery of the digits a saved model gets wrong", run_errors)):
         p = kinds.add_parser(name, help=helptext)
-        p.add_argument("model", metavar="MODEL", help="a model file saved by nndl (.npz)")
+        p.add_argument("models", nargs="+", metavar="MODEL",
+                       help="a model file saved by nndl (.npz); several: their ensemble's plurality vote")
         p.add_argument("--data", choices=SPLITS, default="test", help="which split (default: test)")
         p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
         add_data_dir(p)
@@ -76,9 +77,12 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 
 def _model_and_data(args: argparse.Namespace):
+    """The network (or the ensemble of the networks) given, and the split to judge it on."""
+    from ..ensemble import Ensemble
     from ..models.io import load
 
-    return load(args.model), pick_split(args.data_dir, args.data, args.dataset)
+    nets = [load(path) for path in args.models]
+    return nets[0] if len(nets) == 1 else Ensemble(nets), pick_split(args.data_dir, args.data, args.dataset)
 
 
 def run_confusion(args: argparse.Namespace) -> int:
