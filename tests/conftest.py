@@ -13,7 +13,8 @@ if "NNDL_DATA" not in os.environ and (_SHARED / "mnist").is_dir():
     os.environ["NNDL_DATA"] = str(_SHARED)
 
 # tests/gpu needs CuPy and a CUDA GPU, which CI machines lack: it runs when asked for, with
-# NNDL_TEST_GPU=1 (then every test in it must pass; none is skipped), and is not collected otherwise.
+# NNDL_TEST_GPU=1 (then every test in it must pass; none is skipped). Otherwise a plain `pytest`
+# does not collect it, and `pytest tests/gpu` fails at once saying how to run it.
 collect_ignore = [] if os.environ.get("NNDL_TEST_GPU") == "1" else ["gpu"]
 
 

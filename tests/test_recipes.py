@@ -27,7 +27,7 @@ def test_a_resumed_run_counts_every_epoch_of_training_time_once(tmp_path):
 def test_reproduce_resumes_its_own_runs_and_refuses_to_mix_in_runs_of_other_settings(tmp_path):
     out, small = str(tmp_path), {"epochs": 1, "train_size": 500}
     reproduce(["ch3-ce-30"], out=out, overrides=small, verbose=False)
-    # A finished run is never reported for other settings (here more training images).
+    # A finished run is never reported for other settings (here fewer training images).
     with pytest.raises(RecipeError, match="finished run of ch3-ce-30 with other settings"):
         reproduce(["ch3-ce-30"], out=out, overrides={**small, "train_size": 400}, verbose=False)
 

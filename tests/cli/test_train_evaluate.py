@@ -121,3 +121,95 @@ def test_the_same_command_again_goes_on_from_its_checkpoint_and_never_overwrites
         err = capsys.readouterr().err
         assert "holds the checkpoint of another run" in err and f"--resume {ckpt}" in err
     assert (ckpt / "checkpoint.npz").read_bytes() == before
+
+
+def small_run(tmp_path, *extra: str) -> list[str]:
+    return ["train", "--sizes", "784,20,10", "--train-size", "1000", "--eta", "3.0",
+            "--checkpoint", str(tmp_path / "ckpt"), "--metrics", str(tmp_path / "m.jsonl"), *extra]
+
+
+def test_a_run_that_ended_or_trained_more_epochs_is_not_continued(tmp_path, capsys):
+    model = tmp_path / "net.npz"
+    # Early stopping ends the run before its 30 epochs; the same command again changes nothing.
+    argv = small_run(tmp_path, "--epochs", "30", "--early-stopping", "1", "--save", str(model))
+    assert main(argv) == 0
+    capsys.readouterr()
+    saved = model.read_bytes()
+    assert main(argv) == 2
+    assert "already ended (early stopping" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "ckpt"), "--save", str(model)]) == 2
+    assert "already ended" in capsys.readouterr().err
+    assert model.read_bytes() == saved
+    # Fewer epochs than a checkpoint has done would save a network labelled with the wrong count.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert main(small_run(other, "--epochs", "2")) == 0
+    assert main(small_run(other, "--epochs", "1")) == 2
+    assert "already trained 2 epochs, more than the 1 asked for" in capsys.readouterr().err
+
+
+def test_resume_refuses_run_flags_and_never_overwrites_another_folder(tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    assert main(small_run(a, "--epochs", "1")) == 0
+    assert main(small_run(b, "--epochs", "1", "--eta", "0.5")) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(a / "ckpt"), "--eta", "0.1", "--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "only --epochs, --device and --threads may change (given: --seed, --eta)" in err
+    before = (b / "ckpt" / "checkpoint.npz").read_bytes()
+    assert main(["train", "--resume", str(a / "ckpt"), "--epochs", "2", "--checkpoint", str(b / "ckpt")]) == 2
+    assert "holds the checkpoint of another run" in capsys.readouterr().err
+    assert (b / "ckpt" / "checkpoint.npz").read_bytes() == before
+
+
+def test_a_checkpoint_without_training_settings_gets_advice_that_works(tmp_path, mnist_small, capsys):
+    training, _, _ = mnist_small
+    net = nndl.Network([nndl.Dense(784, 10, "softmax")], cost="log-likelihood", seed=0)
+    net.fit(training, epochs=1, mini_batch_size=10, eta=0.1, checkpoint=str(tmp_path / "ckpt"),
+            monitor_evaluation_accuracy=False)
+    for argv in (small_run(tmp_path, "--epochs", "2"), ["train", "--resume", str(tmp_path / "ckpt")]):
+        assert main(argv) == 2
+        assert "written without its training settings (by Network.fit); resume it from Python" in \
+            capsys.readouterr().err
+    again = nndl.Network([nndl.Dense(784, 10, "softmax")], cost="log-likelihood", seed=0)
+    history = again.fit(training, epochs=2, mini_batch_size=10, eta=0.1, resume=str(tmp_path / "ckpt"),
+                        monitor_evaluation_accuracy=False)
+    assert [r["epoch"] for r in history.records] == [0, 1]
+
+
+def test_a_resumed_run_logs_each_epoch_once_even_if_it_died_between_its_log_and_its_checkpoint(tmp_path):
+    assert main(small_run(tmp_path, "--epochs", "1")) == 0
+    metrics = tmp_path / "m.jsonl"
+    with open(metrics, "a") as f:       # epoch 1's line written, its checkpoint never, then a torn line
+        f.write(json.dumps({"epoch": 1, "evaluation_accuracy": 0.5}) + "\n" + '{"epoch": 2, "ev')
+    assert main(small_run(tmp_path, "--epochs", "2")) == 0
+    rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1] and rows[1]["evaluation_accuracy"] != 0.5
+
+
+def test_a_run_started_on_the_gpu_finishes_on_the_cpu(tmp_path, monkeypatch, capsys):
+    """Simulated without a GPU: NumPy stands in for CuPy for the first epoch, so the checkpoint
+    records device=gpu; `--resume DIR --device cpu` then goes on without CuPy and ends exactly
+    where an uninterrupted CPU run ends. (tests/gpu repeats the GPU side on a real GPU.)"""
+    import numpy as np
+
+    from nndl import backend
+
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    assert main(small_run(straight, "--epochs", "2", "--dtype", "float64", "--save", str(straight / "net.npz"))) == 0
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    monkeypatch.setattr(backend, "cupy_module", lambda: np)
+    assert main(small_run(moved, "--epochs", "1", "--dtype", "float64", "--device", "gpu")) == 0
+    monkeypatch.undo()
+    backend.set_device("cpu")
+    assert main(["train", "--resume", str(moved / "ckpt"), "--epochs", "2"]) == 2     # would need CuPy
+    assert "CuPy" in capsys.readouterr().err
+    assert main(["train", "--resume", str(moved / "ckpt"), "--epochs", "2", "--device", "cpu",
+                 "--save", str(moved / "net.npz")]) == 0
+    finished = nndl.load(str(moved / "net.npz"))
+    assert finished.metadata["settings"]["device"] == "cpu"
+    for w, w_straight in zip(finished.get_weights(), nndl.load(str(straight / "net.npz")).get_weights()):
+        np.testing.assert_array_equal(w, w_straight)

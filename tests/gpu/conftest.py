@@ -2,10 +2,15 @@
 need CuPy and a CUDA GPU: without them they fail at once with a message, they are never skipped."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 
 def _require_gpu():
+    if os.environ.get("NNDL_TEST_GPU") != "1":
+        raise pytest.UsageError("the GPU tests run only with NNDL_TEST_GPU=1 (and need CuPy and a CUDA GPU): "
+                                "NNDL_TEST_GPU=1 pytest tests/gpu")
     try:
         import cupy
         n = cupy.cuda.runtime.getDeviceCount()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .common import add_data_dir, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
@@ -97,29 +98,26 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..models.io import read_checkpoint_meta
-    from ..recipes import MACHINE_SETTINGS, checkpoint_of_this_run
+    from ..recipes import checkpoint_of_this_run
     from ..recipes import run as run_settings
 
     if args.resume:
-        saved = read_checkpoint_meta(args.resume)["trainer"].get("train_config", {})
-        if not saved:
-            raise ValueError(f"{args.resume} holds no training settings to resume from")
-        settings, seed = saved["settings"], saved["seed"]
-        if args.epochs is not None:
-            settings["epochs"] = args.epochs
-        for key in MACHINE_SETTINGS:      # e.g. started on a GPU, finished on the CPU
-            if getattr(args, key) is not None:
-                settings[key] = getattr(args, key)
+        settings, seed = resumed_settings(args)
         checkpoint = args.checkpoint or args.resume
+        checkpoint_of_this_run(args.resume, settings, seed)     # refuses an ended run, fewer epochs
+        if os.path.abspath(checkpoint) != os.path.abspath(args.resume):
+            checkpoint_of_this_run(checkpoint, settings, seed)  # never overwrites another run
+        resume = args.resume
     else:
         settings, _ = settings_from_args(args)
         seed = 0 if args.seed is None else args.seed
         checkpoint = args.checkpoint
-    resume = args.resume or (checkpoint_of_this_run(checkpoint, settings, seed) if checkpoint else None)
+        resume = checkpoint_of_this_run(checkpoint, settings, seed) if checkpoint else None
     if not args.quiet:
         print(f"nndl train: {describe(settings)}, seed {seed}", flush=True)
-        if resume and not args.resume:
+        if resume:
+            from ..models.io import read_checkpoint_meta
+
             print(f"resuming from {resume} (next epoch {read_checkpoint_meta(resume)['trainer']['next_epoch']})",
                   flush=True)
     result = run_settings(settings, seed, data_dir=args.data_dir, verbose=not args.quiet, progress=args.progress,
@@ -127,6 +125,29 @@ def run(args: argparse.Namespace) -> int:
     summary = {k: v for k, v in result.items() if k not in ("history", "network")}
     print(json.dumps(summary))
     return 0
+
+
+def resumed_settings(args: argparse.Namespace) -> tuple[dict, int]:
+    """The settings and seed of the run checkpointed in ``args.resume``, with the flags that may
+    change on a resume applied; any other run flag is refused rather than silently ignored."""
+    from ..models.io import read_checkpoint_meta
+    from ..recipes import MACHINE_SETTINGS, RecipeError
+
+    may_change = ("epochs", *MACHINE_SETTINGS)
+    given = [f"--{dest.replace('_', '-')}" for dest in ("recipe", "seed", *FLAG_SETTINGS)
+             if dest not in may_change and getattr(args, dest, None) is not None]
+    if given:
+        raise RecipeError(f"--resume continues the run in {args.resume} with its own settings; only "
+                          f"--epochs, --device and --threads may change (given: {', '.join(given)})")
+    saved = read_checkpoint_meta(args.resume)["trainer"].get("train_config") or {}
+    if not isinstance(saved.get("settings"), dict):
+        raise RecipeError(f"{args.resume} holds a checkpoint written without its training settings (by "
+                          f"Network.fit); resume it from Python with fit(..., resume={args.resume!r})")
+    settings, seed = dict(saved["settings"]), saved["seed"]
+    for key in may_change:              # e.g. started on a GPU, finished on the CPU
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings, seed
 
 
 def describe(settings: dict) -> str:

@@ -169,11 +169,20 @@ def save_checkpoint(trainer, path: str, *, epoch: int) -> None:
             "optimizer": opt_config,
             "callbacks": [{"class": type(cb).__name__, "state": cb.state()} for cb in trainer.callbacks],
             "train_config": trainer.train_config,
+            "stop_reason": trainer.stop_reason,      # set when a callback ended the run early
         },
     }
     arrays = _network_arrays(net)
     arrays.update({f"optimizer/{k}": v for k, v in opt_arrays.items()})
     _write_npz(path, meta, arrays)
+
+
+def read_metadata(path: str) -> dict:
+    """The ``metadata`` a model file was saved with (settings, seed, ...), without reading its arrays."""
+    zf, meta = _open(path)
+    zf.close()
+    metadata = meta.get("metadata", {})
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def checkpoint_path(path_or_dir: str) -> str:
@@ -211,6 +220,8 @@ def load_checkpoint_into(trainer, path_or_dir: str, n_train: int, mini_batch_siz
     trainer.rng.bit_generator.state = state["rng"]
     net.rng.bit_generator.state = state["network_rng"]
     trainer.epoch = int(state["next_epoch"])
+    if state.get("stop_reason"):       # a run that ended early stays ended
+        trainer.stop(state["stop_reason"])
     saved_cbs = {}
     for entry in state["callbacks"]:
         saved_cbs.setdefault(entry["class"], []).append(entry["state"])

@@ -21,6 +21,8 @@ import time
 from importlib import resources
 from typing import Any
 
+from ..errors import NNDLError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -76,8 +78,20 @@ def experiment_settings(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}
 
 
-class RecipeError(ValueError):
-    """A recipe id or setting is wrong."""
+def same_experiment(a: dict, b: dict, *, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether two runs' settings compute the same thing: the machine settings aside, and the
+    settings named in ``ignore``; names nndl does not know are dropped, as ``run`` drops them."""
+    from ..executors import canonical
+
+    def key(settings: dict) -> Any:
+        known = settings_from({k: v for k, v in settings.items() if k in DEFAULTS})
+        return canonical({k: v for k, v in experiment_settings(known).items() if k not in ignore})
+
+    return key(a) == key(b)
+
+
+class RecipeError(NNDLError, ValueError):
+    """A recipe id or setting is wrong, or a run folder holds another run."""
 
 
 def recipe_ids() -> list[str]:
@@ -274,23 +288,29 @@ def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> d
 
 
 def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
-    """``folder`` if it holds a checkpoint of this very run (same settings but for the epochs and
-    the machine settings, same seed), so that the same command run again after a crash goes on
-    where it stopped; None if it holds none. A checkpoint of another run is never overwritten."""
-    from ..executors import canonical
+    """``folder`` if it holds a checkpoint of this very run (same seed, same settings but for the
+    machine settings and a number of epochs not below the epochs done), so that the same command
+    run again after a crash goes on where it stopped; None if it holds none. Any other checkpoint
+    is refused with a RecipeError saying why, and is never overwritten."""
     from ..models.io import checkpoint_path, read_checkpoint_meta
 
     if not os.path.exists(checkpoint_path(folder)):
         return None
-    saved = read_checkpoint_meta(folder).get("trainer", {}).get("train_config") or {}
-
-    def what(s: dict) -> dict:
-        return canonical({k: v for k, v in experiment_settings(settings_from(s)).items() if k != "epochs"})
-
-    if saved.get("seed") != seed or not isinstance(saved.get("settings"), dict) or \
-            what(saved["settings"]) != what(settings):
+    trainer = read_checkpoint_meta(folder).get("trainer", {})
+    saved = trainer.get("train_config") or {}
+    if not isinstance(saved.get("settings"), dict):
+        raise RecipeError(f"{folder} holds a checkpoint written without its training settings (by Network.fit); "
+                          f"resume it from Python with fit(..., resume={folder!r}), or use another folder")
+    if saved.get("seed") != seed or not same_experiment(saved["settings"], settings, ignore=("epochs",)):
         raise RecipeError(f"{folder} holds the checkpoint of another run (other settings or seed); "
                           f"continue that run with `nndl train --resume {folder}`, or use another folder")
+    if trainer.get("stop_reason"):
+        raise RecipeError(f"the run in {folder} already ended ({trainer['stop_reason']}); its network is the "
+                          f"one saved when it ended. To train again, use another folder")
+    done = int(trainer.get("next_epoch", 0))
+    if done > int(settings["epochs"]):
+        raise RecipeError(f"the run in {folder} has already trained {done} epochs, more than the {settings['epochs']} "
+                          f"asked for; give at least {done} epochs, or use another folder")
     return folder
 
 
@@ -306,5 +326,5 @@ def default_data_dir() -> str | None:
 
 
 __all__ = ["DEFAULTS", "MACHINE_SETTINGS", "METRICS", "RecipeError", "build_network", "checkpoint_of_this_run",
-           "experiment_settings", "load_data", "load_recipe", "measured",
+           "experiment_settings", "same_experiment", "load_data", "load_recipe", "measured",
            "recipe_ids", "run", "settings_from", "summarize"]

@@ -12,8 +12,8 @@ import os
 import statistics
 from typing import Any, Callable
 
-from ..models.io import atomic_write_bytes
-from . import RecipeError, checkpoint_of_this_run, experiment_settings, load_recipe, measured, run, settings_from
+from ..models.io import atomic_write_bytes, load, read_metadata
+from . import RecipeError, checkpoint_of_this_run, load_recipe, measured, run, same_experiment, settings_from
 
 
 def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
@@ -44,19 +44,10 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
     return result
 
 
-def same_experiment(a: dict, b: dict) -> bool:
-    """Whether two runs' settings compute the same thing (machine settings aside)."""
-    from ..executors import canonical
-
-    return canonical(experiment_settings(settings_from(a))) == canonical(experiment_settings(settings_from(b)))
-
-
 def _saved_settings(model_path: str) -> dict | None:
     """The settings a saved network records, or None (no file, damaged, or none recorded)."""
-    from ..models.io import load
-
     try:
-        saved = load(model_path).metadata.get("settings")
+        saved = read_metadata(model_path).get("settings")
     except (ValueError, OSError):
         return None
     return saved if isinstance(saved, dict) else None
@@ -69,13 +60,11 @@ def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | 
     is absent, unfinished, damaged or trained otherwise. ``nndl reproduce``'s ensemble runner uses it
     so that a member already trained as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble)
     is not trained twice."""
-    from ..models.io import load
-
     paths = _seed_paths(out, recipe_id, seed)
     if not (os.path.exists(paths["result"]) and os.path.exists(paths["model"])):
         return None
     try:
-        meta = load(paths["model"]).metadata
+        meta = load(paths["model"]).metadata     # the whole file: a damaged one is trained again
         with open(paths["result"]) as f:
             result = json.load(f)
     except (ValueError, OSError):          # damaged (ModelFileError, bad JSON): train it again

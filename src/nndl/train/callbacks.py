@@ -252,6 +252,26 @@ class MetricsLog(Callback):
         if not self.append:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
             open(self.path, "w").close()
+        elif os.path.exists(self.path):
+            self._drop_epochs_from(self.trainer.epoch)
+
+    def _drop_epochs_from(self, next_epoch: int) -> None:
+        """On a resume, forget lines of epochs the run is about to train again: a run that died
+        after writing an epoch's line but before its checkpoint would otherwise log it twice."""
+        with open(self.path) as f:
+            lines = f.readlines()
+
+        def kept(line: str) -> bool:
+            try:
+                return int(json.loads(line)["epoch"]) < next_epoch
+            except (ValueError, KeyError, TypeError):
+                return False           # a torn last line from the crash
+
+        keep = [line for line in lines if kept(line)]
+        if keep != lines:
+            from ..models.io import atomic_write_bytes
+
+            atomic_write_bytes(self.path, "".join(keep).encode())
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         record = {k: logs.get(k) for k in self.KEYS}

@@ -38,8 +38,8 @@ class FullBatchObjective:
     def set(self, theta: np.ndarray) -> None:
         offsets = np.cumsum([0] + self.sizes)
         for p, shape, a, b in zip(self.network.params, self.shapes, offsets[:-1], offsets[1:]):
-            # back on the parameter's own device (SciPy's θ lives on the host)
-            p.value = array_module(p.value).asarray(theta[a:b].reshape(shape), dtype=self.network.dtype)
+            # a copy, on the parameter's own device: SciPy's θ lives on the host and changes in place
+            p.value = array_module(p.value).array(theta[a:b].reshape(shape), dtype=self.network.dtype)
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         self.set(theta)
