@@ -113,16 +113,27 @@ def _timed(f) -> float:
 
 
 class NndlRun:
-    def __init__(self, m: int, x, y, threads: int | None, convpool: bool = False):
-        self.net = nndl.Network(nndl_layers(convpool), cost="log-likelihood", seed=0)
+    """nndl training the net; ``device="gpu"`` puts the network and images on the GPU (CuPy) and
+    waits for it at the end of each timed epoch (bench_gpu.py)."""
+
+    def __init__(self, m: int, x, y, threads: int | None, convpool: bool = False, device: str = "cpu"):
+        self.net = nndl.Network(nndl_layers(convpool), cost="log-likelihood", seed=0).to_device(device)
         self.trainer = Trainer(self.net, nndl.SGD(ETA), seed=0)
-        self.m, self.x, self.y, self.threads = m, x, y, threads
+        self.m, self.threads = m, threads
+        self.x, self.y = self.net.prepare_input(x), self.net.encode_targets(y)   # on the device once
+        self._sync = nndl.backend.cupy_module().cuda.Device().synchronize if device == "gpu" else (lambda: None)
         self.epoch(warm_up=True)
 
     def epoch(self, warm_up: bool = False) -> float:
         n = min(len(self.x), 1000) if warm_up else len(self.x)
         self.trainer.epoch = 0   # the same trainer, one more epoch
-        return _timed(lambda: self.trainer.fit((self.x[:n], self.y[:n]), 1, self.m, threads=self.threads))
+
+        def run():
+            self.trainer.fit((self.x[:n], self.y[:n]), 1, self.m, threads=self.threads)
+            self._sync()
+
+        self._sync()
+        return _timed(run)
 
 
 class TorchRun:

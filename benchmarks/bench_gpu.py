@@ -17,8 +17,7 @@ import time
 import numpy as np
 
 import nndl
-from bench_conv import EPOCH, ETA, TorchRun, data, flops_per_image, nndl_layers, torch_available
-from nndl.train.trainer import Trainer
+from bench_conv import EPOCH, NndlRun, TorchRun, data, flops_per_image, torch_available
 
 
 def cupy_or_exit():
@@ -45,25 +44,6 @@ def gpu_matmul_peak(cupy, n: int = 8192, repeats: int = 5) -> float:
     return 2 * n ** 3 / best / 1e9
 
 
-class NndlGpuRun:
-    def __init__(self, cupy, m: int, x, y):
-        self.cupy = cupy
-        self.net = nndl.Network(nndl_layers(convpool=True), cost="log-likelihood", seed=0).to_device("gpu")
-        self.trainer = Trainer(self.net, nndl.SGD(ETA), seed=0)
-        self.m = m
-        self.x, self.y = self.net.prepare_input(x), self.net.encode_targets(y)   # on the GPU once
-        self.epoch(warm_up=True)
-
-    def epoch(self, warm_up: bool = False) -> float:
-        n = min(len(self.x), 1000) if warm_up else len(self.x)
-        self.trainer.epoch = 0
-        self.cupy.cuda.Device().synchronize()
-        start = time.perf_counter()
-        self.trainer.fit((self.x[:n], self.y[:n]), 1, self.m)
-        self.cupy.cuda.Device().synchronize()
-        return time.perf_counter() - start
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=10000, help="images per timed epoch (default 10000)")
@@ -88,7 +68,7 @@ def main(argv=None) -> None:
           "| nndl/PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in args.batch:
-        ours = NndlGpuRun(cupy, m, x, y)
+        ours = NndlRun(m, x, y, threads=None, convpool=True, device="gpu")
         theirs = TorchRun(m, x, y, threads=None, device="cuda") if has_torch_cuda else None
         best, best_torch = float("inf"), float("inf")
         for _ in range(args.repeats):
