@@ -130,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
 def resumed_settings(args: argparse.Namespace) -> tuple[dict, int]:
     """The settings and seed of the run checkpointed in ``args.resume``, with the flags that may
     change on a resume applied; any other run flag is refused rather than silently ignored."""
-    from ..models.io import read_checkpoint_meta
-    from ..recipes import MACHINE_SETTINGS, RecipeError
+    from ..recipes import MACHINE_SETTINGS, RecipeError, checkpointed_run
 
     may_change = ("epochs", *MACHINE_SETTINGS)
     given = [f"--{dest.replace('_', '-')}" for dest in ("recipe", "seed", *FLAG_SETTINGS)
@@ -139,11 +138,7 @@ def resumed_settings(args: argparse.Namespace) -> tuple[dict, int]:
     if given:
         raise RecipeError(f"--resume continues the run in {args.resume} with its own settings; only "
                           f"--epochs, --device and --threads may change (given: {', '.join(given)})")
-    saved = read_checkpoint_meta(args.resume)["trainer"].get("train_config") or {}
-    if not isinstance(saved.get("settings"), dict):
-        raise RecipeError(f"{args.resume} holds a checkpoint written without its training settings (by "
-                          f"Network.fit); resume it from Python with fit(..., resume={args.resume!r})")
-    settings, seed = dict(saved["settings"]), saved["seed"]
+    settings, seed, _ = checkpointed_run(args.resume)
     for key in may_change:              # e.g. started on a GPU, finished on the CPU
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)

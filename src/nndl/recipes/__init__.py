@@ -73,19 +73,16 @@ DEFAULTS: dict[str, Any] = {
 MACHINE_SETTINGS = ("device", "threads")
 
 
-def experiment_settings(settings: dict) -> dict:
-    """``settings`` without the machine settings (MACHINE_SETTINGS)."""
-    return {k: v for k, v in settings.items() if k not in MACHINE_SETTINGS}
-
-
 def same_experiment(a: dict, b: dict, *, ignore: tuple[str, ...] = ()) -> bool:
     """Whether two runs' settings compute the same thing: the machine settings aside, and the
     settings named in ``ignore``; names nndl does not know are dropped, as ``run`` drops them."""
     from ..executors import canonical
 
+    left_out = (*MACHINE_SETTINGS, *ignore)
+
     def key(settings: dict) -> Any:
         known = settings_from({k: v for k, v in settings.items() if k in DEFAULTS})
-        return canonical({k: v for k, v in experiment_settings(known).items() if k not in ignore})
+        return canonical({k: v for k, v in known.items() if k not in left_out})
 
     return key(a) == key(b)
 
@@ -287,21 +284,30 @@ def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> d
     return result
 
 
-def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
-    """``folder`` if it holds a checkpoint of this very run (same seed, same settings but for the
-    machine settings and a number of epochs not below the epochs done), so that the same command
-    run again after a crash goes on where it stopped; None if it holds none. Any other checkpoint
-    is refused with a RecipeError saying why, and is never overwritten."""
-    from ..models.io import checkpoint_path, read_checkpoint_meta
+def checkpointed_run(folder: str) -> tuple[dict, int, dict]:
+    """(settings, seed, trainer state) of the run checkpointed in ``folder``, as ``run`` wrote them;
+    a RecipeError for a checkpoint written without its settings (by ``Network.fit``)."""
+    from ..models.io import read_checkpoint_meta
 
-    if not os.path.exists(checkpoint_path(folder)):
-        return None
     trainer = read_checkpoint_meta(folder).get("trainer", {})
     saved = trainer.get("train_config") or {}
     if not isinstance(saved.get("settings"), dict):
         raise RecipeError(f"{folder} holds a checkpoint written without its training settings (by Network.fit); "
                           f"resume it from Python with fit(..., resume={folder!r}), or use another folder")
-    if saved.get("seed") != seed or not same_experiment(saved["settings"], settings, ignore=("epochs",)):
+    return dict(saved["settings"]), saved.get("seed"), trainer
+
+
+def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
+    """``folder`` if it holds a checkpoint of this very run (same seed, same settings but for the
+    machine settings and a number of epochs not below the epochs done), so that the same command
+    run again after a crash goes on where it stopped; None if it holds none. Any other checkpoint
+    is refused with a RecipeError saying why, and is never overwritten."""
+    from ..models.io import checkpoint_path
+
+    if not os.path.exists(checkpoint_path(folder)):
+        return None
+    saved_settings, saved_seed, trainer = checkpointed_run(folder)
+    if saved_seed != seed or not same_experiment(saved_settings, settings, ignore=("epochs",)):
         raise RecipeError(f"{folder} holds the checkpoint of another run (other settings or seed); "
                           f"continue that run with `nndl train --resume {folder}`, or use another folder")
     if trainer.get("stop_reason"):
@@ -326,5 +332,5 @@ def default_data_dir() -> str | None:
 
 
 __all__ = ["DEFAULTS", "MACHINE_SETTINGS", "METRICS", "RecipeError", "build_network", "checkpoint_of_this_run",
-           "experiment_settings", "same_experiment", "load_data", "load_recipe", "measured",
+           "checkpointed_run", "same_experiment", "load_data", "load_recipe", "measured",
            "recipe_ids", "run", "settings_from", "summarize"]
