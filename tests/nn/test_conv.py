@@ -1,5 +1,7 @@
-"""Convolutional and pooling layers (chapter 6): values against direct loops, gradients against
-finite differences, the book's ConvPool ordering, clear shape errors, save/load, and learning."""
+"""Convolutional and pooling layers (chapter 6): gradients against finite differences on both
+kernel paths, the book's ConvPool ordering, clear shape errors, save/load, and learning. The
+kernels themselves (values against direct loops, fused against reference) are tested in
+tests/nn/kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,38 +9,12 @@ import pytest
 
 import nndl
 from nndl.errors import ShapeError
-from nndl.nn.conv import (ConvPool, Conv2D, L2Pool, MaxPool, conv_backward, conv_forward, convpool_backward,
-                          convpool_forward, l2pool_forward, maxpool_backward, maxpool_forward)
+from nndl.nn.conv import ConvPool, Conv2D, L2Pool, MaxPool
+from nndl.nn.kernels.reference import conv_forward, maxpool_forward
 from nndl.nn.gradcheck import check_layer
 from nndl.nn.layers import LAYER_TYPES
 
 TOL = 1e-6
-
-
-def naive_conv(x, w, b, s):
-    """z[i, j, y, x] = b_j + Σ_{c,l,m} w[j, c, l, m] x[i, c, s·y + l, s·x + m], by loops."""
-    m, c, h, wd = x.shape
-    n, _, kh, kw = w.shape
-    ho, wo = (h - kh) // s + 1, (wd - kw) // s + 1
-    z = np.zeros((m, n, ho, wo))
-    for y in range(ho):
-        for xx in range(wo):
-            patch = x[:, :, y * s:y * s + kh, xx * s:xx * s + kw]       # (m, c, kh, kw)
-            z[:, :, y, xx] = np.einsum("icab,jcab->ij", patch, w) + b
-    return z
-
-
-def naive_conv_grads(x, w, dz, s):
-    """dx, dw, db of Σ z·dz by loops: each position adds its window's share."""
-    _, _, kh, kw = w.shape
-    dx, dw = np.zeros_like(x), np.zeros_like(w)
-    for y in range(dz.shape[2]):
-        for xx in range(dz.shape[3]):
-            g = dz[:, :, y, xx]                                         # (m, n)
-            patch = x[:, :, y * s:y * s + kh, xx * s:xx * s + kw]
-            dw += np.einsum("ij,icab->jcab", g, patch)
-            dx[:, :, y * s:y * s + kh, xx * s:xx * s + kw] += np.einsum("ij,jcab->icab", g, w)
-    return dx, dw, dz.sum(axis=(0, 2, 3))
 
 
 def built(layer, input_shape, seed=0, dtype=np.float64, init="default"):
@@ -46,43 +22,7 @@ def built(layer, input_shape, seed=0, dtype=np.float64, init="default"):
     return layer
 
 
-# ----- the pure functions against loops -----------------------------------------------------------
-@pytest.mark.parametrize("c, stride, hw", [(1, 1, (9, 9)), (3, 1, (8, 7)), (1, 2, (9, 9)), (2, 2, (10, 8)),
-                                           (4, 3, (11, 11))])
-def test_conv_forward_and_backward_equal_direct_loops(rng, c, stride, hw):
-    x = rng.standard_normal((3, c) + hw)
-    w = rng.standard_normal((5, c, 3, 3))
-    b = rng.standard_normal(5)
-    z, cache = conv_forward(x, w, b, stride)
-    assert z.shape == naive_conv(x, w, b, stride).shape
-    np.testing.assert_allclose(z, naive_conv(x, w, b, stride), rtol=1e-12, atol=1e-12)
-    dz = rng.standard_normal(z.shape)
-    dx, dw, db = conv_backward(dz, cache)
-    ref = naive_conv_grads(x, w, dz, stride)
-    for got, want in zip((dx, dw, db), ref):
-        assert got.shape == want.shape
-        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
-
-
-def test_conv_without_bias_and_without_input_gradient(rng):
-    x, w = rng.standard_normal((2, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3))
-    z, cache = conv_forward(x, w, None)
-    np.testing.assert_allclose(z, naive_conv(x, w, np.zeros(3), 1), atol=1e-12)
-    dx, dw, db = conv_backward(np.ones(z.shape), cache, need_dx=False)
-    assert dx is None and db is None
-    np.testing.assert_allclose(dw, naive_conv_grads(x, w, np.ones(z.shape), 1)[1], atol=1e-11)
-
-
-def test_conv_result_does_not_depend_on_memory_layout(rng):
-    x = rng.standard_normal((2, 3, 7, 7))
-    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    z1, _ = conv_forward(x, w, b)
-    z2, _ = conv_forward(channels_last, w, b)
-    np.testing.assert_array_equal(z1, z2)
-
-
-def test_float32_stays_float32(rng):
+def test_float32_stays_float32(rng, kernels_name):
     layer = built(Conv2D(4, 3, input_shape=(2, 6, 6)), (2, 6, 6), dtype=np.float32)
     a = layer.forward(rng.standard_normal((3, 2, 6, 6)).astype(np.float32), train=True)
     assert a.dtype == np.float32
@@ -90,34 +30,10 @@ def test_float32_stays_float32(rng):
     assert layer.w.grad.dtype == np.float32 and layer.b.grad.dtype == np.float32
 
 
-def test_maxpool_and_l2pool_values(rng):
-    x = rng.standard_normal((2, 3, 6, 4))
-    blocks = x.reshape(2, 3, 3, 2, 2, 2)                               # (m, c, ho, p, wo, p)
-    out, _ = maxpool_forward(x, 2)
-    np.testing.assert_array_equal(out, blocks.max(axis=(3, 5)))
-    out3, _ = maxpool_forward(rng.standard_normal((1, 2, 6, 6)), 3)
-    assert out3.shape == (1, 2, 2, 2)
-    l2, _ = l2pool_forward(x, 2, eps=0.0)
-    np.testing.assert_allclose(l2, np.sqrt((blocks ** 2).sum(axis=(3, 5))), rtol=1e-12)
-
-
-@pytest.mark.parametrize("p", [2, 3])
-def test_maxpool_ties_send_the_gradient_to_one_unit(p):
-    x = np.zeros((2, 3, 2 * p, 2 * p))                                  # every window is a p×p tie
-    x[0, 0, 0, 1] = -1.0                                               # a window with a smaller unit
-    out, cache = maxpool_forward(x, p)
-    g = np.arange(1.0, out.size + 1).reshape(out.shape)
-    dx = maxpool_backward(g, cache)
-    windows = dx.reshape(2, 3, 2, p, 2, p)
-    assert ((windows != 0).sum(axis=(3, 5)) == 1).all()                # exactly one winner per window
-    np.testing.assert_array_equal(windows.sum(axis=(3, 5)), g)         # which gets the whole gradient
-    assert dx[0, 0, 0, 0] == g[0, 0, 0, 0]                              # the first maximum in row-major order
-
-
 # ----- finite-difference gradient checks (float64) ------------------------------------------------
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "identity", "tanh"])
 @pytest.mark.parametrize("c, stride", [(1, 1), (3, 1), (1, 2), (3, 2)])
-def test_conv2d_gradients(rng, activation, c, stride):
+def test_conv2d_gradients(rng, activation, c, stride, kernels_name):
     layer = built(Conv2D(4, 3, stride=stride, activation=activation), (c, 7, 7), seed=c + stride)
     errors = check_layer(layer, rng.standard_normal((2, c, 7, 7)), rng)
     assert set(errors) == {"w", "b", "input"}
@@ -126,14 +42,14 @@ def test_conv2d_gradients(rng, activation, c, stride):
 
 @pytest.mark.parametrize("layer, shape", [(MaxPool(2), (3, 6, 6)), (MaxPool(3), (2, 6, 9)),
                                           (L2Pool(2), (3, 6, 4)), (L2Pool(3), (2, 6, 6))])
-def test_pooling_gradients(rng, layer, shape):
+def test_pooling_gradients(rng, layer, shape, kernels_name):
     built(layer, shape)
     errors = check_layer(layer, rng.standard_normal((2,) + shape), rng)
     assert errors["input"] < TOL, errors
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu", "tanh"])
-def test_convpool_gradients(rng, activation):
+def test_convpool_gradients(rng, activation, kernels_name):
     layer = built(ConvPool(3, 3, pool=2, activation=activation), (2, 8, 8))
     errors = check_layer(layer, rng.standard_normal((2, 2, 8, 8)), rng)
     assert set(errors) == {"w", "b", "input"}
@@ -142,7 +58,7 @@ def test_convpool_gradients(rng, activation):
 
 # ----- the layers ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
-def test_convpool_is_the_book_order_and_equals_conv_then_pool(rng, activation):
+def test_convpool_is_the_book_order_and_equals_conv_then_pool(rng, activation, kernels_name):
     """σ(maxpool(w ⊛ x) + b) equals maxpool(σ(w ⊛ x + b)) for a monotone σ, gradients too."""
     x = rng.standard_normal((3, 2, 10, 10))
     cp = built(ConvPool(4, 3, pool=2, activation=activation), (2, 10, 10), seed=5)
@@ -162,7 +78,7 @@ def test_convpool_is_the_book_order_and_equals_conv_then_pool(rng, activation):
     np.testing.assert_allclose(cp.b.grad, conv.b.grad, rtol=1e-9, atol=1e-12)
 
 
-def test_conv2d_alone_accepts_flat_rows_and_returns_their_shape(rng):
+def test_conv2d_alone_accepts_flat_rows_and_returns_their_shape(rng, kernels_name):
     layer = built(Conv2D(3, 5, input_shape=(1, 28, 28)), (1, 28, 28))
     rows = rng.random((4, 784))
     a_rows = layer.forward(rows, train=True)
@@ -201,9 +117,6 @@ def test_default_init_uses_fan_in_of_the_receptive_field():
     (lambda: built(ConvPool(4, 3), (1, 9, 9)), "not divisible by the pool size"),
     (lambda: Conv2D(4, 3, input_shape=(28, 28)), "(channels, height, width)"),
     (lambda: built(Conv2D(4, 3), (2, 8, 8)).forward(np.zeros((5, 3, 8, 8))), "got an array of shape (5, 3, 8, 8)"),
-    (lambda: conv_forward(np.zeros((1, 2, 5, 5)), np.zeros((3, 1, 3, 3))), "2 channels"),
-    (lambda: conv_forward(np.zeros((2, 5, 5)), np.zeros((3, 1, 3, 3))), "(m, channels, height, width)"),
-    (lambda: maxpool_forward(np.zeros((1, 1, 5, 4)), 2), "divisible by 2"),
 ])
 def test_bad_shapes_are_refused_clearly(make, message):
     with pytest.raises(ShapeError) as info:
@@ -256,41 +169,9 @@ def test_small_conv_net_learns_mnist_subset(mnist):
     assert net.accuracy(test) >= 0.95
 
 
-def test_maxpool_tie_winner_is_first_in_column_major_order():
-    x = np.zeros((1, 1, 2, 2))
-    x[0, 0, 0, 1] = x[0, 0, 1, 0] = 1.0                                # two maxima: (row 0, col 1) and (row 1, col 0)
-    out, cache = maxpool_forward(x, 2)
-    dx = maxpool_backward(np.ones(out.shape), cache)
-    np.testing.assert_array_equal(dx[0, 0], [[0.0, 0.0], [1.0, 0.0]])  # the leftmost column wins
-    cp = built(ConvPool(1, 1, pool=2, activation="identity"), (1, 2, 2))
-    cp.w.value[...] = 1.0
-    cp.forward(x, train=True)
-    np.testing.assert_array_equal(cp.backward(np.ones((1, 1, 1, 1)))[0, 0], dx[0, 0] * cp.w.value[0, 0])
-
-
-@pytest.mark.parametrize("p, shape", [(2, (2, 10, 8)), (3, (1, 8, 11))])
-def test_convpool_functions_equal_conv_then_pool_plus_bias(rng, p, shape):
-    x = rng.standard_normal((3,) + shape)
-    w, b = rng.standard_normal((4, shape[0], 3, 3)), rng.standard_normal(4)
-    z, cache = convpool_forward(x, w, b, p)
-    conv, conv_cache = conv_forward(x, w, None)
-    pooled, pool_cache = maxpool_forward(conv, p)
-    np.testing.assert_allclose(z, pooled + b[None, :, None, None], rtol=1e-12, atol=1e-12)
-    dz = rng.standard_normal(z.shape)
-    dx, dw, db = convpool_backward(dz, cache)
-    dx2, dw2, _ = conv_backward(maxpool_backward(dz, pool_cache), conv_cache)
-    np.testing.assert_allclose(dx, dx2, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(dw, dw2, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(db, dz.sum(axis=(0, 2, 3)), rtol=1e-12)
-    assert convpool_backward(dz, cache, need_dx=False)[0] is None
-    z_infer, no_cache = convpool_forward(x, w, b, p, train=False)   # inference: no winners kept
-    np.testing.assert_array_equal(z_infer, z)
-    assert no_cache is None
-
-
 @pytest.mark.parametrize("make", [lambda: Conv2D(3, 3, activation="identity"), lambda: MaxPool(2),
                                   lambda: ConvPool(3, 3, activation="identity")])
-def test_reused_work_arrays_never_leak_into_results(rng, make):
+def test_reused_work_arrays_never_leak_into_results(rng, make, kernels_name):
     """Layers reuse their big temporaries between mini-batches: what they return stays valid, and
     an evaluation pass between forward and backward changes nothing."""
     layer = built(make(), (2, 8, 8))

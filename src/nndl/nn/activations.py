@@ -3,8 +3,9 @@
 Each activation is a small object with ``fn(z)`` and ``prime(z, a)``. ``prime`` receives the
 already computed output ``a = fn(z)`` too, because for sigmoid and tanh σ'(z) is cheapest from a:
 σ'(z) = a(1 - a) and tanh'(z) = 1 - a².
-Softmax is not elementwise: its Jacobian is only used fused with the log-likelihood cost
-(δ = a - y), so ``Softmax.prime`` refuses to be called on its own for anything but identity-like use.
+``backward(grad_a, z, a)`` turns ∂C/∂a into δ = ∂C/∂z: ∂C/∂a ⊙ σ'(z) (BP1, BP2) for every
+elementwise σ. Softmax is not elementwise: it overrides ``backward`` with its full Jacobian, and
+``Softmax.prime`` refuses to be called.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..backend import array_module, expit
 
 class Activation:
     name = "activation"
+    elementwise = True     # softmax is not: each output depends on the whole row
 
     def fn(self, z):
         raise NotImplementedError
@@ -20,6 +22,10 @@ class Activation:
     def prime(self, z, a):
         """σ'(z), elementwise; ``a`` is ``fn(z)``."""
         raise NotImplementedError
+
+    def backward(self, grad_a, z, a):
+        """δ = ∂C/∂z from ∂C/∂a: BP1's and BP2's ⊙ σ'(z), the one place it is written."""
+        return grad_a * self.prime(z, a)
 
     def __repr__(self) -> str:
         return self.name
@@ -77,6 +83,7 @@ class Softmax(Activation):
     """a_j = e^{z_j} / Σ_k e^{z_k} over each row, computed with the log-sum-exp shift."""
 
     name = "softmax"
+    elementwise = False
 
     def fn(self, z):
         xp = array_module(z)
@@ -89,7 +96,7 @@ class Softmax(Activation):
             "'log-likelihood' (or 'cross-entropy') cost, where δ = a - y"
         )
 
-    def backward(self, grad_a, a):
+    def backward(self, grad_a, z, a):
         """∂C/∂z from ∂C/∂a through the full softmax Jacobian (rows are samples)."""
         return a * (grad_a - (grad_a * a).sum(axis=1, keepdims=True))
 

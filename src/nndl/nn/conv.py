@@ -1,446 +1,30 @@
 """Convolutional layers (chapter 6): local receptive fields, shared weights, pooling.
 
-A convolutional layer slides a k×k local receptive field over its input with stride s (valid
-padding, no zero border) and uses the same weights and bias at every position:
+``Conv2D``, ``MaxPool``, ``L2Pool`` and ``ConvPool`` (the book's ConvPoolLayer: conv, max-pool,
+then bias and activation). Each layer keeps the layer contract (``forward`` caches what
+``backward`` needs) and calls the kernels for the maths: ``nndl.nn.kernels.reference`` (NumPy,
+with the book's equations) or its fused, compiled twin ``nndl.nn.kernels.numba_cpu``, one
+choice per process (``NNDL_KERNELS``, ``--kernels``).
 
-    z[j, y, x] = b_j + Σ_c Σ_{l,m} w[j, c, l, m] · a_in[c, s·y + l, s·x + m]
-
-so one feature map j detects one feature everywhere in the image. Pooling condenses each p×p
-window of a map into one number: its maximum (max-pooling) or the square root of its sum of
-squares (L2 pooling).
-
-Here the maths lives in pure functions (``conv_forward``/``conv_backward``,
-``maxpool_forward``/``maxpool_backward``, ``l2pool_forward``/``l2pool_backward``,
-``convpool_forward``/``convpool_backward``), each ``forward(...) -> (out, cache)`` and
-``backward(dout, cache)``, wrapped by the layers ``Conv2D``, ``MaxPool``, ``L2Pool`` and
-``ConvPool`` (the book's ConvPoolLayer: conv, max-pool, then bias and activation).
-
-How it is made fast (CPU first; written for CuPy too — only operations CuPy shares with NumPy,
-through ``array_module`` — but not run on a GPU here):
-
-- im2col: a strided *view* of every k×k window of the input (no copy), then one copy into the
-  patch matrix ``cols`` (m·ho·wo, k·k·c) and ONE matrix product ``cols @ w`` per mini-batch. The
-  bias rides in that product (a column of ones in ``cols``, a row b in ``w``), and backward gets
-  ∂C/∂w and ∂C/∂b from one product ``colsᵀ δ`` too.
-- Memory is channels-last. The per-sample shapes are the book's (c, h, w), but the arrays the
-  layers return are transposed *views* of (m, h, w, c) buffers, like PyTorch's ``channels_last``
-  memory format. Then the patch matrix is copied in runs of k·c contiguous numbers, the product
-  writes its (m·ho·wo, n_maps) result straight into the next layer's layout, and pooling and the
-  gradients never transpose a large array.
-- The backward col2im adds the patch gradients back over the k×k kernel offsets with strided
-  slice additions (never ``np.add.at``): two passes of k additions (kernel rows, then kernel
-  columns) rather than k², the first one on contiguous runs of k·c numbers.
-- Max-pooling is done by reshaping (non-overlapping windows): a maximum over the rows of each
-  window, then over its columns, keeping the winners for backward.
-- ConvPool orders the patch matrix's rows by place in the pooling window, so its product comes
-  out as p² contiguous blocks and pooling is a maximum of whole blocks; the bias and σ then run
-  on the p² times smaller pooled maps: the same function as Conv2D + MaxPool for a monotone σ,
-  with less work (the book's recipes use it).
-
-Limits: valid padding only; pooling windows do not overlap and must tile the map exactly
-(h and w divisible by p); square kernels in the layers (the pure functions accept k_h × k_w);
-ConvPool has stride 1, as in the book.
+Shapes are the book's: a_in (m, c, h, w), w (n_maps, c, k, k), b (n_maps,); the arrays the
+kernels return are (m, c, h, w) views of channels-last buffers. Limits: valid padding only;
+pooling windows do not overlap and must tile the map exactly; ConvPool has stride 1.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
 from ..errors import ShapeError
+from . import kernels
 from .activations import Activation, get_activation
+from .checks import as_samples, image_shape, positive_int
 from .init import init_params
+from .kernels.reference import conv_output_size
 from .layers import Layer, Param, register_layer
 
-__all__ = [
-    "Conv2D", "ConvPool", "L2Pool", "MaxPool",
-    "conv_forward", "conv_backward", "conv_output_size", "convpool_forward", "convpool_backward",
-    "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
-]
-
-
-# ----- layout helpers ---------------------------------------------------------------------------
-def _channels_last(x):
-    """(m, c, h, w) → a (m, h, w, c) view of the same memory (free)."""
-    return x.transpose(0, 2, 3, 1)
-
-
-def _channels_first(x):
-    """(m, h, w, c) → a (m, c, h, w) view of the same memory (free)."""
-    return x.transpose(0, 3, 1, 2)
-
-
-def conv_output_size(size: int, k: int, stride: int) -> int:
-    """Positions of a k-wide receptive field moved by ``stride`` over ``size`` pixels (valid)."""
-    return (size - k) // stride + 1
-
-
-def _windows(x, kh: int, kw: int, stride: int, phase: int = 1):
-    """Every kh×kw window of channels-last ``x`` (m, h, w, c), as a view, no copy:
-    (m, phase, phase, ho/phase, wo/phase, kh, kw, c).
-
-    With ``phase = 1`` this is ``numpy.lib.stride_tricks.sliding_window_view(x, (kh, kw),
-    axis=(1, 2))[:, ::s, ::s]`` with its axes reordered, built directly with ``as_strided``: the
-    same code serves CuPy, and it skips sliding_window_view's checks (tens of µs, noticeable at
-    m = 10). With ``phase = p`` the output positions (y, x) = (p·y' + i, p·x' + j) are grouped by
-    their place (i, j) in a p×p pooling window. Only read from it: the windows overlap.
-    """
-    xp = array_module(x)
-    m, h, w, c = x.shape
-    ho, wo = conv_output_size(h, kh, stride), conv_output_size(w, kw, stride)
-    sm, sh, sw, sc = x.strides
-    sy, sx = sh * stride, sw * stride
-    return xp.lib.stride_tricks.as_strided(
-        x, (m, phase, phase, ho // phase, wo // phase, kh, kw, c),
-        (sm, sy, sx, sy * phase, sx * phase, sh, sw, sc))
-
-
-def _im2col(x, kh: int, kw: int, stride: int, bias: bool, phase: int = 1):
-    """The patch matrix of x (m, c, h, w): one row per output position, holding the kh·kw·c
-    inputs its receptive field sees (the a_in of BP4), plus a column of ones when ``bias``.
-
-    Rows run over (m, y, x) — or over (m, i, j, y', x') with ``phase = p``, see ``_windows``.
-    Shape (rows, kh·kw·c [+ 1]); the one copy of the forward pass.
-    """
-    xp = array_module(x)
-    m, c = x.shape[:2]
-    win = _windows(_channels_last(x), kh, kw, stride, phase)      # (m, p, p, ho', wo', kh, kw, c) view
-    _, p, _, hq, wq = win.shape[:5]
-    n_rows, n_cols, extra = m * p * p * hq * wq, kh * kw * c, int(bias)
-    if c == 1:
-        # One channel: the longest runs go along x, so fill colsᵀ row by row (kh·kw rows of
-        # m·ho·wo numbers); the matrix product then reads it transposed, for free.
-        cols_t = xp.empty((n_cols + extra, n_rows), dtype=x.dtype)
-        cols_t[:n_cols].reshape(kh, kw, c, m, p, p, hq, wq)[...] = win.transpose(5, 6, 7, 0, 1, 2, 3, 4)
-        cols = cols_t.T
-    else:
-        # Several channels: each row is one window, copied as kh runs of kw·c contiguous numbers.
-        cols = xp.empty((n_rows, n_cols + extra), dtype=x.dtype)
-        isz = cols.itemsize
-        row = (n_cols + extra) * isz
-        dest = xp.lib.stride_tricks.as_strided(                   # cols[:, :n_cols] as the window view
-            cols, win.shape, (p * p * hq * wq * row, p * hq * wq * row, hq * wq * row, wq * row, row,
-                              kw * c * isz, c * isz, isz))
-        dest[...] = win
-    if bias:
-        cols[:, n_cols] = 1                                       # the bias's "input"
-    return cols
-
-
-def _weight_matrix(w, b):
-    """w (n_maps, c, kh, kw) [and b] as one (kh·kw·c [+ 1], n_maps) matrix matching ``_im2col``."""
-    xp = array_module(w)
-    n_maps, c, kh, kw = w.shape
-    n_cols = kh * kw * c
-    w_mat = xp.empty((n_cols + (b is not None), n_maps), dtype=w.dtype)
-    w_mat[:n_cols] = w.transpose(2, 3, 1, 0).reshape(n_cols, n_maps)
-    if b is not None:
-        w_mat[n_cols] = b
-    return w_mat
-
-
-class ConvCache(NamedTuple):
-    """What ``conv_backward`` needs from the forward pass."""
-
-    x_shape: tuple[int, ...]   # (m, c, h, w)
-    cols: Any                  # (m·ho·wo, kh·kw·c [+ 1]) patch matrix: the a_in each position sees
-    w_mat: Any                 # (kh·kw·c [+ 1], n_maps) the weights as one matrix (and the bias row)
-    kernel: tuple[int, int]    # (kh, kw)
-    stride: int
-    has_bias: bool
-
-
-# ----- convolution --------------------------------------------------------------------------------
-def conv_forward(x, w, b=None, stride: int = 1):
-    """Valid convolution (really cross-correlation, as in the book and every library).
-
-    x (m, c, h, w) of any memory layout, w (n_maps, c, kh, kw), b (n_maps,) or None.
-    Returns z (m, n_maps, ho, wo) — a view of a channels-last buffer — and the cache.
-    The bias rides in the matrix product: the patch matrix gets a column of ones and the weight
-    matrix a row b, so z = [cols 1] @ [w; b] needs no extra pass over z (and backward gets
-    ∂C/∂b from the same product as ∂C/∂w).
-    """
-    _check_conv_shapes(x, w, b, stride)
-    m, c, h, wd = x.shape
-    n_maps, _, kh, kw = w.shape
-    ho, wo = conv_output_size(h, kh, stride), conv_output_size(wd, kw, stride)
-    cols = _im2col(x, kh, kw, stride, b is not None)               # (m·ho·wo, kh·kw·c [+ 1])
-    w_mat = _weight_matrix(w, b)                                   # (kh·kw·c [+ 1], n_maps)
-    z = cols @ w_mat                                               # (m·ho·wo, n_maps): the one product
-    z = _channels_first(z.reshape(m, ho, wo, n_maps))              # (m, n_maps, ho, wo) view
-    return z, ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), int(stride), b is not None)
-
-
-def conv_backward(dz, cache: ConvCache, need_dx: bool = True):
-    """Gradients of a convolution from δ = ∂C/∂z, shape (m, n_maps, ho, wo).
-
-    Returns (dx, dw, db) with dx (m, c, h, w) (None when ``need_dx`` is False), dw like w and db
-    (n_maps,) (None when the forward pass had no bias). The weights are shared, so each gradient
-    is a sum over positions (BP3, BP4 with shared weights):
-    ∂C/∂b_j = Σ_{y,x} δ_j[y, x] and ∂C/∂w_j = Σ_{y,x} a_in(window at y, x) ⊙ δ_j[y, x].
-    """
-    m, _, ho, wo = dz.shape
-    delta = _channels_last(dz).reshape(m * ho * wo, dz.shape[1])   # (m·ho·wo, n_maps), a view if channels-last
-    dw, db = _param_grads(delta, cache)
-    dx = _input_grad(delta, cache) if need_dx else None
-    return dx, dw, db
-
-
-def _param_grads(delta, cache: ConvCache):
-    """BP4 and BP3 summed over positions, in one product: [cols 1]ᵀ δ = [∂C/∂w; ∂C/∂b].
-
-    ``delta`` (rows, n_maps) has its rows in the same order as ``cache.cols``."""
-    xp = array_module(delta)
-    c, (kh, kw) = cache.x_shape[1], cache.kernel
-    n_cols = kh * kw * c
-    dw_mat = cache.cols.T @ delta                                  # (kh·kw·c [+ 1], n_maps)
-    dw = xp.ascontiguousarray(dw_mat[:n_cols].reshape(kh, kw, c, -1).transpose(3, 2, 0, 1))
-    db = dw_mat[n_cols].copy() if cache.has_bias else None         # the ones column gives Σ δ
-    return dw, db
-
-
-def _input_grad(delta, cache: ConvCache):
-    """∂C/∂a_in (m, c, h, w) from δ (m·ho·wo, n_maps), rows in (m, y, x) order.
-
-    BP2's wᵀδ for every position at once (one product), then col2im: each input pixel collects
-    the gradient of every window that contains it."""
-    m, c, h, wd = cache.x_shape
-    kh, kw = cache.kernel
-    s = cache.stride
-    ho, wo = conv_output_size(h, kh, s), conv_output_size(wd, kw, s)
-    dcols = (delta @ cache.w_mat[:kh * kw * c].T).reshape(m, ho, wo, kh, kw, c)
-    return _channels_first(_col2im(dcols, (m, h, wd, c), s))
-
-
-def _col2im(dcols, x_shape, s: int):
-    """Sum window gradients (m, ho, wo, kh, kw, c) back onto the channels-last input (m, h, w, c).
-
-    Two passes of strided slice additions instead of kh·kw of them: first over the kernel rows
-    l (each addition moves contiguous runs of kw·c numbers), then over the kernel columns.
-    """
-    xp = array_module(dcols)
-    m, ho, wo, kh, kw, c = dcols.shape
-    _, h, wd, _ = x_shape
-    rows = xp.zeros((m, h, wo, kw, c), dtype=dcols.dtype)          # per output column, summed over l
-    for l in range(kh):
-        rows[:, l:l + s * (ho - 1) + 1:s] += dcols[:, :, :, l]
-    dx = xp.zeros((m, h, wd, c), dtype=dcols.dtype)
-    for j in range(kw):
-        dx[:, :, j:j + s * (wo - 1) + 1:s] += rows[:, :, :, j]
-    return dx
-
-
-def _sum_rows(a):
-    """Σ over the rows of a (rows, n): a product with a ones vector, several times faster than
-    ``a.sum(axis=0)`` for a tall, narrow a."""
-    xp = array_module(a)
-    return xp.ones(a.shape[0], dtype=a.dtype) @ a
-
-
-def _check_conv_shapes(x, w, b, stride) -> None:
-    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    if x.ndim != 4:
-        raise ShapeError(f"conv input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
-    if w.ndim != 4:
-        raise ShapeError(f"conv weights must have shape (n_maps, channels, k, k), got shape {tuple(w.shape)}")
-    if x.shape[1] != w.shape[1]:
-        raise ShapeError(
-            f"conv input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the weights expect "
-            f"{w.shape[1]} (shape {tuple(w.shape)})")
-    if x.shape[2] < w.shape[2] or x.shape[3] < w.shape[3]:
-        raise ShapeError(
-            f"a {w.shape[2]}x{w.shape[3]} receptive field does not fit in a "
-            f"{x.shape[2]}x{x.shape[3]} input (valid padding): use a smaller k or a larger input")
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ShapeError(f"conv bias must have shape ({w.shape[0]},), one per feature map, got {tuple(b.shape)}")
-
-
-# ----- pooling ------------------------------------------------------------------------------------
-def _pool_view(x, p: int):
-    """(m, c, h, w) → channels-last (m, ho, p, wo, p, c), a view when x is channels-last."""
-    _check_pool_shape(x, p)
-    m, c, h, w = x.shape
-    return _channels_last(x).reshape(m, h // p, p, w // p, p, c)
-
-
-def _check_pool_shape(x, p) -> None:
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
-        raise ValueError(f"pool size p must be a positive integer, got {p!r}")
-    if x.ndim != 4:
-        raise ShapeError(f"pooling input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
-    if x.shape[2] % p or x.shape[3] % p:
-        raise ShapeError(
-            f"{p}x{p} pooling needs height and width divisible by {p}, got a {x.shape[2]}x{x.shape[3]} "
-            f"map (input shape {tuple(x.shape)}); change the pool size or the layer before it")
-
-
-def _argmax_step(views, winners: bool = True):
-    """Elementwise max over ``views`` (equal shapes) and which one won: the first maximum.
-
-    The winner record is a bool array (True: the second view) for two views, else uint8 indices;
-    None with ``winners=False`` (inference: only backward needs it).
-    """
-    xp = array_module(views[0])
-    if len(views) == 1:
-        return views[0].copy(), None
-    if not winners:
-        best = xp.maximum(views[0], views[1])
-        for v in views[2:]:
-            xp.maximum(best, v, out=best)
-        return best, None
-    if len(views) == 2:
-        return xp.maximum(views[0], views[1]), views[1] > views[0]   # strictly greater: ties keep the first
-    best = views[0].copy()
-    index = xp.zeros(best.shape, dtype=np.uint8)
-    for i, v in enumerate(views[1:], start=1):
-        better = v > best
-        xp.maximum(best, v, out=best)
-        xp.copyto(index, i, where=better)
-    return best, index
-
-
-def _unpool_step(g, win, out):
-    """Send g back through one ``_argmax_step``: out[i] (a list of views) = g where view i won, else 0."""
-    xp = array_module(g)
-    if win is None:
-        out[0][...] = g
-    elif win.dtype == bool:                                        # two views: the second won where True
-        xp.multiply(g, win, out=out[1])
-        xp.subtract(g, out[1], out=out[0])                         # exact: g - g = 0 and g - 0 = g
-    else:
-        for i, o in enumerate(out):
-            xp.multiply(g, win == i, out=o)
-
-
-def maxpool_forward(x, p: int = 2):
-    """Max over each non-overlapping p×p window: x (m, c, h, w) → out (m, c, h/p, w/p).
-
-    The window is reduced over its rows (whole image rows at a time: long contiguous runs), then
-    over its columns, keeping which unit won each step, so backward sends each window's gradient
-    to exactly ONE unit. When several units tie for the maximum, the winner is the first in
-    column-major order (leftmost column, then topmost row) — PyTorch picks the first in row-major
-    order; both are valid subgradients, and every choice gives the exact gradient wherever the
-    maximum is unique (with real-valued inputs, almost everywhere).
-    """
-    x6 = _pool_view(x, p)                                          # (m, ho, p, wo, p, c)
-    rows, row_win = _argmax_step([x6[:, :, i] for i in range(p)])       # (m, ho, wo, p, c)
-    out, col_win = _argmax_step([rows[:, :, :, j] for j in range(p)])   # (m, ho, wo, c)
-    return _channels_first(out), (tuple(x.shape), p, row_win, col_win)
-
-
-def maxpool_backward(dout, cache):
-    """Route each window's gradient to its winner: dout (m, c, ho, wo) → dx (m, c, h, w)."""
-    x_shape, p, row_win, col_win = cache
-    xp = array_module(dout)
-    g = _channels_last(dout)                                       # (m, ho, wo, c)
-    m, ho, wo, c = g.shape
-    g_rows = xp.empty((m, ho, wo, p, c), dtype=g.dtype)            # back through the columns step
-    _unpool_step(g, col_win, [g_rows[:, :, :, j] for j in range(p)])
-    dx = xp.empty((m, ho, p, wo, p, c), dtype=g.dtype)             # then back through the rows step
-    _unpool_step(g_rows, row_win, [dx[:, :, i] for i in range(p)])
-    return _channels_first(dx.reshape(m, ho * p, wo * p, c))
-
-
-def l2pool_forward(x, p: int = 2, eps: float = 1e-8):
-    """L2 pooling: out = sqrt(Σ_window x² + eps) over non-overlapping p×p windows.
-
-    ``eps`` keeps the derivative x/out finite for an all-zero window.
-    """
-    xp = array_module(x)
-    x6 = _pool_view(x, p)                                          # (m, ho, p, wo, p, c)
-    out = xp.sqrt((x6 * x6).sum(axis=(2, 4)) + eps)                # (m, ho, wo, c)
-    return _channels_first(out), (x6, out, tuple(x.shape))
-
-
-def l2pool_backward(dout, cache):
-    """∂out/∂x = x / out inside each window: dout (m, c, ho, wo) → dx (m, c, h, w)."""
-    x6, out, (m, c, h, w) = cache
-    scale = (_channels_last(dout) / out)[:, :, None, :, None, :]   # (m, ho, 1, wo, 1, c)
-    dx = x6 * scale                                                # (m, ho, p, wo, p, c)
-    return _channels_first(dx.reshape(m, h, w, c))
-
-
-# ----- the book's conv-pool layer -----------------------------------------------------------------
-class ConvPoolCache(NamedTuple):
-    conv: ConvCache            # its cols rows are grouped by place in the pooling window
-    p: int
-    row_win: Any               # winners of the reduction over the window's rows
-    col_win: Any               # then over its columns
-
-
-def convpool_forward(x, w, b, p: int = 2, train: bool = True):
-    """The book's ConvPoolLayer before its activation: z = maxpool_p(w ⊛ x) + b (Theano's order).
-
-    x (m, c, h, w), w (n_maps, c, k, k), b (n_maps,) → z (m, n_maps, (h-k+1)/p, (w-k+1)/p), cache.
-    The same numbers as ``maxpool_forward(conv_forward(x, w)[0], p)[0] + b``, faster: the patch
-    matrix's rows are ordered by place in the pooling window, so the product's output is p²
-    contiguous blocks (one per place) and pooling is a maximum over whole blocks, with no
-    strided views; and the bias is added to the p² times smaller pooled map. Ties go to one
-    unit, as in ``maxpool_forward``. ``train=False`` (inference) skips what only backward needs
-    and returns no cache.
-    """
-    _check_conv_shapes(x, w, b, 1)
-    m, c, h, wd = x.shape
-    n_maps, _, kh, kw = w.shape
-    hc, wc = h - kh + 1, wd - kw + 1
-    if hc % p or wc % p:
-        raise ShapeError(f"{hc}x{wc} feature maps cannot be max-pooled {p}x{p}: make h - k + 1 and "
-                         f"w - k + 1 divisible by {p} (input shape {tuple(x.shape)}, k = {kh})")
-    cols = _im2col(x, kh, kw, 1, bias=False, phase=p)             # rows (m, i, j, y', x')
-    w_mat = _weight_matrix(w, None)
-    conv = (cols @ w_mat).reshape(m, p, p, -1)                    # (m, i, j, y'·x'·n_maps)
-    rows, row_win = _argmax_step([conv[:, i] for i in range(p)], train)    # (m, j, y'·x'·n_maps)
-    pooled, col_win = _argmax_step([rows[:, j] for j in range(p)], train)  # (m, y'·x'·n_maps), a new array
-    z = pooled.reshape(m, hc // p, wc // p, n_maps)
-    z += b.astype(z.dtype, copy=False)                            # the bias after pooling, as the book
-    if not train:
-        return _channels_first(z), None
-    cache = ConvPoolCache(ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), 1, False), p, row_win, col_win)
-    return _channels_first(z), cache
-
-
-def convpool_backward(dz, cache: ConvPoolCache, need_dx: bool = True):
-    """Gradients from δ = ∂C/∂z at the pooled units (m, n_maps, ho, wo): (dx, dw, db).
-
-    BP3 at the pooled units; max-pooling passes each δ to its window's winner; then BP4 (and BP2
-    for dx) of the convolution, summed over positions."""
-    xp = array_module(dz)
-    conv_cache, p, row_win, col_win = cache
-    m, n_maps, ho, wo = dz.shape
-    delta = _channels_last(dz).reshape(m, ho * wo * n_maps)       # (m, L), a view if channels-last
-    db = _sum_rows(delta.reshape(-1, n_maps))                     # BP3: Σ over samples and positions
-    g_rows = xp.empty((m, p, delta.shape[1]), dtype=delta.dtype)  # back through the columns step
-    _unpool_step(delta, col_win, [g_rows[:, j] for j in range(p)])
-    d_conv = xp.empty((m, p, p, delta.shape[1]), dtype=delta.dtype)  # then through the rows step
-    _unpool_step(g_rows, row_win, [d_conv[:, i] for i in range(p)])
-    dw, _ = _param_grads(d_conv.reshape(-1, n_maps), conv_cache)   # rows in the same order as cols
-    if not need_dx:
-        return None, dw, db
-    # col2im wants rows in (m, y, x) order: reorder the small δ, not the big patch gradients.
-    d_std = d_conv.reshape(m, p, p, ho, wo, n_maps).transpose(0, 3, 1, 4, 2, 5).reshape(-1, n_maps)
-    return _input_grad(d_std, conv_cache), dw, db
-
-
-# ----- layers -------------------------------------------------------------------------------------
-def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _image_shape(shape: Any, layer: str) -> tuple[int, int, int]:
-    """Validate a per-sample (channels, height, width) shape."""
-    try:
-        shape = tuple(int(s) for s in shape)
-    except TypeError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise ShapeError(
-            f"{layer} needs a per-sample input shape (channels, height, width), e.g. (1, 28, 28) for "
-            f"MNIST; got {shape or 'nothing usable'}")
-    return shape  # type: ignore[return-value]
+__all__ = ["Conv2D", "ConvPool", "L2Pool", "MaxPool", "conv_output_size"]
 
 
 def _resolve_input_shape(given, incoming, layer: str) -> tuple[int, int, int]:
@@ -451,24 +35,19 @@ def _resolve_input_shape(given, incoming, layer: str) -> tuple[int, int, int]:
             raise ShapeError(
                 f"{layer} was given input_shape={tuple(given)} ({int(np.prod(given))} values per sample) "
                 f"but receives inputs of shape {tuple(incoming)}")
-        return _image_shape(given, layer)
+        return image_shape(given, layer)
     if len(tuple(incoming)) != 3:
         raise ShapeError(
             f"{layer} receives per-sample inputs of shape {tuple(incoming)}; a conv or pooling layer needs "
             f"(channels, height, width): give the first layer input_shape=(1, 28, 28)")
-    return _image_shape(incoming, layer)
+    return image_shape(incoming, layer)
 
 
 def _as_images(a_in, input_shape, layer: Layer):
     """Accept (m, c, h, w) or flat rows (m, c·h·w); return the (m, c, h, w) array."""
-    if a_in.ndim == 4 and tuple(a_in.shape[1:]) == tuple(input_shape):
-        return a_in
-    if input_shape is not None and a_in.ndim >= 2 and int(np.prod(a_in.shape[1:])) == int(np.prod(input_shape)):
-        return a_in.reshape((a_in.shape[0],) + tuple(input_shape))
-    raise ShapeError(
-        f"{layer!r} expects inputs of shape (m, {', '.join(map(str, input_shape or ('c', 'h', 'w')))}) "
-        f"or flat rows of {int(np.prod(input_shape)) if input_shape else 'c*h*w'} values; "
-        f"got an array of shape {tuple(a_in.shape)}")
+    if input_shape is None:
+        raise RuntimeError(f"{layer!r} has no input shape yet: build it (put it in a Network) before forward")
+    return as_samples(a_in, input_shape, repr(layer))
 
 
 class _ActivationMixin:
@@ -478,24 +57,23 @@ class _ActivationMixin:
 
     def _set_activation(self, activation) -> None:
         self.activation = get_activation(activation)
-        if hasattr(self.activation, "backward"):
+        if not self.activation.elementwise:
             raise ValueError(
                 f"{type(self).__name__} needs an elementwise activation (sigmoid, tanh, relu, identity), "
                 f"got {self.activation.name!r}; put softmax in the Dense output layer")
 
     def _delta(self, grad_a):
-        # BP2 (the ⊙ σ'(z) half): δ = ∂C/∂a ⊙ σ'(z), elementwise, keeping the channels-last layout.
-        return grad_a * self.activation.prime(self.z, self.a)
+        return self.activation.backward(grad_a, self.z, self.a)   # BP2's ⊙ σ'(z): δ at this layer's z
 
 
 class _KernelLayer(_ActivationMixin, Layer):
     """What Conv2D and ConvPool share: n_maps k×k kernels with one bias each, shared weights."""
 
     def _setup(self, n_maps: int, k: int, activation, input_shape, init: str | None) -> None:
-        self.n_maps = _positive_int("n_maps", n_maps)
-        self.k = _positive_int("kernel size k", k)
+        self.n_maps = positive_int("n_maps", n_maps)
+        self.k = positive_int("kernel size k", k)
         self._set_activation(activation)
-        self.input_shape = None if input_shape is None else _image_shape(input_shape, f"{type(self).__name__} input_shape")
+        self.input_shape = None if input_shape is None else image_shape(input_shape, f"{type(self).__name__} input_shape")
         self._given_shape = self.input_shape
         self.init = init
 
@@ -529,7 +107,7 @@ class Conv2D(_KernelLayer):
     def __init__(self, n_maps: int, k: int, *, stride: int = 1, activation: str | Activation = "relu",
                  input_shape: tuple[int, int, int] | None = None, init: str | None = None):
         super().__init__()
-        self.stride = _positive_int("stride", stride)
+        self.stride = positive_int("stride", stride)
         self._setup(n_maps, k, activation, input_shape, init)
 
     def build(self, input_shape, rng, dtype, init):
@@ -543,7 +121,8 @@ class Conv2D(_KernelLayer):
         self._check_built()
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)        # (m, c, h, w)
-        z, cache = conv_forward(x, self.w.value, self.b.value, self.stride)  # (m, n_maps, ho, wo)
+        self._kernels = kernels.for_array(x)
+        z, cache = self._kernels.conv_forward(x, self.w.value, self.b.value, self.stride)  # (m, n_maps, ho, wo)
         a = self.activation.fn(z)                                  # elementwise: keeps the layout
         if train:
             self.cache, self.z, self.a = cache, z, a
@@ -551,7 +130,7 @@ class Conv2D(_KernelLayer):
 
     def backward(self, grad_a):
         delta = self._delta(grad_a)                                # (m, n_maps, ho, wo)
-        dx, self.w.grad, self.b.grad = conv_backward(delta, self.cache, self.needs_input_grad)
+        dx, self.w.grad, self.b.grad = self._kernels.conv_backward(delta, self.cache, self.needs_input_grad)
         if dx is None:
             return None
         return dx.reshape(self.in_shape)
@@ -570,11 +149,13 @@ class Conv2D(_KernelLayer):
 
 
 class _Pool(Layer):
-    """Shared code of the pooling layers (no parameters)."""
+    """Shared code of the pooling layers (no parameters); ``kernel`` names their kernel pair."""
+
+    kernel = "pool"
 
     def __init__(self, p: int = 2):
         super().__init__()
-        self.p = _positive_int("pool size p", p)
+        self.p = positive_int("pool size p", p)
 
     def build(self, input_shape, rng, dtype, init):
         c, h, w = _resolve_input_shape(None, input_shape, repr(self))
@@ -587,13 +168,15 @@ class _Pool(Layer):
 
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
-        out, cache = self._forward(_as_images(a_in, self.input_shape, self), self.p)
+        x = _as_images(a_in, self.input_shape, self)
+        self._kernels = kernels.for_array(x)
+        out, cache = getattr(self._kernels, f"{self.kernel}_forward")(x, self.p)
         if train:
             self.cache = cache
         return out
 
     def backward(self, grad_a):
-        return self._backward(grad_a, self.cache).reshape(self.in_shape)
+        return getattr(self._kernels, f"{self.kernel}_backward")(grad_a, self.cache).reshape(self.in_shape)
 
     def macs_per_sample(self) -> int:
         return int(np.prod(self.input_shape)) if self.input_shape else 0
@@ -607,8 +190,7 @@ class MaxPool(_Pool):
     """Max-pooling over non-overlapping p×p windows (m, c, h, w) → (m, c, h/p, w/p)."""
 
     kind = "maxpool"
-    _forward = staticmethod(maxpool_forward)
-    _backward = staticmethod(maxpool_backward)
+    kernel = "maxpool"
 
 
 @register_layer
@@ -616,8 +198,7 @@ class L2Pool(_Pool):
     """L2 pooling: the square root of the sum of squares of each p×p window."""
 
     kind = "l2pool"
-    _forward = staticmethod(l2pool_forward)
-    _backward = staticmethod(l2pool_backward)
+    kernel = "l2pool"
 
 
 @register_layer
@@ -635,7 +216,7 @@ class ConvPool(_KernelLayer):
     def __init__(self, n_maps: int, k: int, pool: int = 2, activation: str | Activation = "sigmoid",
                  input_shape: tuple[int, int, int] | None = None, init: str | None = None):
         super().__init__()
-        self.pool = _positive_int("pool size", pool)
+        self.pool = positive_int("pool size", pool)
         self._setup(n_maps, k, activation, input_shape, init)
 
     def build(self, input_shape, rng, dtype, init):
@@ -654,7 +235,8 @@ class ConvPool(_KernelLayer):
             raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)              # (m, c, h, w)
-        z, cache = convpool_forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
+        self._kernels = kernels.for_array(x)
+        z, cache = self._kernels.convpool_forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
         a = self.activation.fn(z)                                  # σ on the pooled units only
         if train:
             self.cache, self.z, self.a = cache, z, a
@@ -662,7 +244,7 @@ class ConvPool(_KernelLayer):
 
     def backward(self, grad_a):
         delta = self._delta(grad_a)                                # δ at the pooled units (m, n_maps, ho, wo)
-        dx, self.w.grad, self.b.grad = convpool_backward(delta, self.cache, self.needs_input_grad)
+        dx, self.w.grad, self.b.grad = self._kernels.convpool_backward(delta, self.cache, self.needs_input_grad)
         return None if dx is None else dx.reshape(self.in_shape)
 
     def macs_per_sample(self) -> int:

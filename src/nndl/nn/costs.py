@@ -11,7 +11,7 @@ Where a pair does not fuse, δ goes through the activation's own derivative, so 
 from __future__ import annotations
 
 from ..backend import array_module
-from .activations import Activation
+from .activations import Activation  # noqa: F401  (the type of delta's activation)
 
 # Logs are clipped away from 0 so a saturated neuron gives a large, finite cost, not inf.
 _EPS = {"float32": 1e-7, "float64": 1e-12}
@@ -20,13 +20,6 @@ _EPS = {"float32": 1e-7, "float64": 1e-12}
 def _clip(a):
     eps = _EPS.get(str(a.dtype), 1e-7)
     return array_module(a).clip(a, eps, 1 - eps)
-
-
-def _chain(grad_a, z, a, activation: Activation):
-    """δ = ∂C/∂a ⊙ σ'(z), or the full Jacobian product for softmax."""
-    if hasattr(activation, "backward"):
-        return activation.backward(grad_a, a)
-    return grad_a * activation.prime(z, a)
 
 
 class Cost:
@@ -52,7 +45,7 @@ class QuadraticCost(Cost):
         return 0.5 * float((d * d).sum())
 
     def delta(self, z, a, y, activation):
-        return _chain(a - y, z, a, activation)  # BP1: δ = (a - y) ⊙ σ'(z)
+        return activation.backward(a - y, z, a)  # BP1: δ = (a - y) ⊙ σ'(z)
 
 
 class CrossEntropyCost(Cost):
@@ -69,7 +62,7 @@ class CrossEntropyCost(Cost):
         if activation.name == "sigmoid":
             return a - y  # BP1 with σ'(z) cancelled: the cost's point
         a_c = _clip(a)
-        return _chain((a_c - y) / (a_c * (1 - a_c)), z, a, activation)
+        return activation.backward((a_c - y) / (a_c * (1 - a_c)), z, a)
 
 
 class LogLikelihoodCost(Cost):
@@ -84,7 +77,7 @@ class LogLikelihoodCost(Cost):
     def delta(self, z, a, y, activation):
         if activation.name == "softmax":
             return a - y  # BP1 with the softmax Jacobian cancelled (y rows sum to 1)
-        return _chain(-y / _clip(a), z, a, activation)
+        return activation.backward(-y / _clip(a), z, a)
 
 
 COSTS = {cls.name: cls for cls in (QuadraticCost, CrossEntropyCost, LogLikelihoodCost)}

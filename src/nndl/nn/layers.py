@@ -18,6 +18,7 @@ import numpy as np
 from ..backend import array_module
 from ..errors import ShapeError
 from .activations import Activation, get_activation
+from .checks import as_samples, positive_int
 from .init import init_params
 
 
@@ -74,18 +75,6 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_features(a_in, n_in: int, layer: Layer):
-    """Accept (m, n_in) or (m, ...) with n_in features per sample; return the (m, n_in) view."""
-    if a_in.ndim == 2 and a_in.shape[1] == n_in:
-        return a_in
-    if a_in.ndim >= 2 and int(np.prod(a_in.shape[1:])) == n_in:
-        return a_in.reshape(a_in.shape[0], n_in)
-    raise ShapeError(
-        f"{layer} expects inputs with {n_in} features per sample (shape (m, {n_in})), "
-        f"got an array of shape {tuple(a_in.shape)}"
-    )
-
-
 class Dense(Layer):
     """Fully connected layer: z = a_in·w + b, a = σ(z).
 
@@ -97,10 +86,7 @@ class Dense(Layer):
 
     def __init__(self, n_in: int, n_out: int, activation: str | Activation = "sigmoid", init: str | None = None):
         super().__init__()
-        for label, n in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
-                raise ValueError(f"Dense {label} must be a positive integer, got {n!r}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
+        self.n_in, self.n_out = positive_int("Dense n_in", n_in), positive_int("Dense n_out", n_out)
         self.activation = get_activation(activation)
         self.init = init
 
@@ -121,7 +107,7 @@ class Dense(Layer):
 
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
-        a_in = _check_features(a_in, self.n_in, self)  # the layer is only formatted on error
+        a_in = as_samples(a_in, (self.n_in,), self)    # images are flattened per sample
         z = a_in @ self.w.value                   # (m, n_out)
         z += self.b.value
         a = self.activation.fn(z)
@@ -130,10 +116,7 @@ class Dense(Layer):
         return a
 
     def backward(self, grad_a):
-        # BP2 (the ⊙ σ'(z) half): δ = ∂C/∂a ⊙ σ'(z). Softmax needs its full Jacobian instead.
-        if hasattr(self.activation, "backward"):
-            return self.backward_delta(self.activation.backward(grad_a, self.a))
-        return self.backward_delta(grad_a * self.activation.prime(self.z, self.a))
+        return self.backward_delta(self.activation.backward(grad_a, self.z, self.a))  # BP2's ⊙ σ'(z)
 
     def backward_delta(self, delta):
         """Given δ = ∂C/∂z of shape (m, n_out): fill the gradients, return ∂C/∂a_in."""

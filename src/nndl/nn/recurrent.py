@@ -23,6 +23,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import ShapeError
+from .checks import positive_int
 from .init import NETWORK_INITS, init_params
 from .layers import Dense, Layer, Param, register_layer
 
@@ -63,13 +64,11 @@ class RNN(Layer):
     def __init__(self, n_hidden: int, *, input_shape: tuple[int, int] | None = None,
                  return_sequences: bool = False, init: str | None = None):
         super().__init__()
-        if not isinstance(n_hidden, (int, np.integer)) or isinstance(n_hidden, bool) or n_hidden < 1:
-            raise ValueError(f"RNN n_hidden must be a positive integer, got {n_hidden!r}")
         if input_shape is not None:
             input_shape = self._check_shape(input_shape)
         if init is not None and init not in RNN_INITS:
             raise ValueError(f"unknown RNN init {init!r}; choose one of: {', '.join(RNN_INITS)}")
-        self.n_hidden = int(n_hidden)
+        self.n_hidden = positive_int("RNN n_hidden", n_hidden)
         self.input_shape = input_shape
         self.return_sequences = bool(return_sequences)
         self.init = init

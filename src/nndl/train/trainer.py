@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import array_module, blas_threads, threads_for_work, to_numpy, tune_allocator
 from ..errors import TrainingDivergedError
+from ..nn.checks import non_negative_int, positive_int
 from .callbacks import (
     MONITOR_KEYS,
     Callback,
@@ -98,11 +99,8 @@ class Trainer:
         n = len(x)
         if n != len(y):
             raise ValueError(f"training data has {n} inputs but {len(y)} targets")
-        if not isinstance(mini_batch_size, (int, np.integer)) or mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be a positive integer, got {mini_batch_size!r}")
-        if not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        net, m = self.network, int(mini_batch_size)
+        net, m = self.network, positive_int("mini_batch_size", mini_batch_size)
+        epochs = non_negative_int("epochs", epochs)
         x_all = net.prepare_input(x)
         y_all = net.encode_targets(y)
         self.optimizer.bind(net.params, n, m)
