@@ -156,7 +156,7 @@ def test_resume_refuses_run_flags_and_never_overwrites_another_folder(tmp_path, 
     capsys.readouterr()
     assert main(["train", "--resume", str(a / "ckpt"), "--eta", "0.1", "--seed", "3"]) == 2
     err = capsys.readouterr().err
-    assert "only --epochs, --device and --threads may change (given: --seed, --eta)" in err
+    assert "only --epochs, --device, --threads and --kernels may change (given: --seed, --eta)" in err
     before = (b / "ckpt" / "checkpoint.npz").read_bytes()
     assert main(["train", "--resume", str(a / "ckpt"), "--epochs", "2", "--checkpoint", str(b / "ckpt")]) == 2
     assert "holds the checkpoint of another run" in capsys.readouterr().err

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        use_kernels(getattr(args, "kernels", None))
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("nndl: interrupted", file=sys.stderr)
@@ -44,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FloatingPointError, ImportError, OSError) as exc:
         print(f"nndl: error: {exc}", file=sys.stderr)
         return 2
+
+
+def use_kernels(name: str | None) -> None:
+    """--kernels for this process and the processes it starts (serve workers, local executors)."""
+    if name:
+        import os
+
+        from ..nn import kernels
+
+        os.environ["NNDL_KERNELS"] = kernels.use(name)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,12 @@ positive_float = _number(float, "a positive number", lambda v: v > 0)
 non_negative_float = _number(float, "a number >= 0", lambda v: v >= 0)
 
 
+def add_kernels_flag(parser) -> None:
+    """``--kernels numba|numpy``: how conv and pooling layers compute (default $NNDL_KERNELS, else numba)."""
+    parser.add_argument("--kernels", choices=["numba", "numpy"],
+                        help="numba: fused compiled kernels (default); numpy: the readable reference")
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="folder holding <dataset>/ (default: $NNDL_DATA, then ~/.cache/nndl)")

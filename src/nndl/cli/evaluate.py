@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, pick_split
+from .common import add_data_dir, add_kernels_flag, pick_split
 
 
 def register(subparsers) -> None:
@@ -14,6 +14,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
     p.add_argument("--ensemble", action="store_true", help="plurality vote of the models")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    add_kernels_flag(p)
     add_data_dir(p)
     p.set_defaults(func=run)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_dir, positive_int
+from .common import add_data_dir, add_kernels_flag, positive_int
 
 
 def register(subparsers) -> None:
@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--train-size", type=positive_int, help="train on the first N images only")
     p.add_argument("--mini-batch-size", type=positive_int)
     p.add_argument("--device", choices=["cpu", "gpu"], help="where to train (gpu: CuPy)")
-    p.add_argument("--threads", type=positive_int, help="BLAS threads (default: chosen by the work per batch)")
+    p.add_argument("--threads", type=positive_int, help="cores to use (default: chosen by the work per batch)")
+    add_kernels_flag(p)
     p.add_argument("--out", default="runs/reproduce", help="folder for results.json, results.md and each run")
     p.add_argument("--quiet", action="store_true")
     add_data_dir(p)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     for rid in args.ids:
         load_recipe(rid)  # fail fast on a typo, before any training
     overrides = {"epochs": args.epochs, "train_size": args.train_size, "mini_batch_size": args.mini_batch_size,
-                 "device": args.device, "threads": args.threads}
+                 "device": args.device, "threads": args.threads, "kernels": args.kernels}
     rows = reproduce(args.ids, seeds=args.seeds, out=args.out, overrides=overrides, data_dir=args.data_dir,
                      verbose=not args.quiet)
     print(results_markdown([r for r in rows if r["id"] in args.ids]), end="")

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import positive_int
+from .common import add_kernels_flag, positive_int
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("serve", help="the web app: draw digits, see the network read them")
     add_arguments(p)
+    add_kernels_flag(p)
     p.set_defaults(func=run)
 
 

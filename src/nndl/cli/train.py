@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from .common import add_data_dir, int_list, non_negative_float, non_negative_int, positive_float, positive_int
+from .common import add_data_dir, add_kernels_flag, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
 # flag dest → settings key, for flags whose value maps one to one
 FLAG_SETTINGS = ("sizes", "activation", "output_activation", "cost", "init", "output_encoding", "epochs",
@@ -13,7 +13,7 @@ FLAG_SETTINGS = ("sizes", "activation", "output_activation", "cost", "init", "ou
                  "validation_size", "digits", "expand", "evaluate_on", "early_stopping", "schedule",
                  "schedule_patience", "schedule_factor", "schedule_floor", "max_norm", "clip_norm",
                  "monitor_every", "monitor_size", "dataset", "dtype", "device",
-                 "threads", "monitor")
+                 "threads", "kernels", "monitor")
 
 
 def add_training_flags(p: argparse.ArgumentParser) -> None:
@@ -63,7 +63,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("machine")
     g.add_argument("--dtype", choices=["float32", "float64"])
     g.add_argument("--device", choices=["cpu", "gpu"])
-    g.add_argument("--threads", type=positive_int, help="BLAS threads (default: chosen by the work per batch)")
+    g.add_argument("--threads", type=positive_int,
+                   help="cores to use (default: all for the conv kernels; BLAS threads chosen by the work per batch)")
+    add_kernels_flag(g)
     g.add_argument("--seed", type=int, default=None)
     add_data_dir(p)
 
@@ -113,8 +115,11 @@ def run(args: argparse.Namespace) -> int:
         seed = 0 if args.seed is None else args.seed
         checkpoint = args.checkpoint
         resume = checkpoint_of_this_run(checkpoint, settings, seed) if checkpoint else None
+    from ..nn import kernels
+
+    settings["kernels"] = kernels.use(settings["kernels"])
     if not args.quiet:
-        print(f"nndl train: {describe(settings)}, seed {seed}", flush=True)
+        print(f"nndl train: {describe(settings)}, seed {seed}, kernels {settings['kernels']}", flush=True)
         if resume:
             from ..models.io import read_checkpoint_meta
 
@@ -137,7 +142,7 @@ def resumed_settings(args: argparse.Namespace) -> tuple[dict, int]:
              if dest not in may_change and getattr(args, dest, None) is not None]
     if given:
         raise RecipeError(f"--resume continues the run in {args.resume} with its own settings; only "
-                          f"--epochs, --device and --threads may change (given: {', '.join(given)})")
+                          f"--epochs, --device, --threads and --kernels may change (given: {', '.join(given)})")
     settings, seed, _ = checkpointed_run(args.resume)
     for key in may_change:              # e.g. started on a GPU, finished on the CPU
         if getattr(args, key) is not None:

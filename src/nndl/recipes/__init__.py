@@ -66,11 +66,12 @@ DEFAULTS: dict[str, Any] = {
     "dtype": "float32",
     "device": "cpu",
     "threads": None,
+    "kernels": None,             # numba or numpy (None: $NNDL_KERNELS, else numba); the run records its choice
 }
 
 # Where and how fast a run computes, not what it computes: a run may resume on another machine
 # with other values, and a finished run counts as the same experiment whatever they were.
-MACHINE_SETTINGS = ("device", "threads")
+MACHINE_SETTINGS = ("device", "threads", "kernels")
 
 
 def same_experiment(a: dict, b: dict, *, ignore: tuple[str, ...] = ()) -> bool:
@@ -216,12 +217,14 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     are filled when the validation set is monitored (``evaluate_on = "validation"``)."""
     from .. import backend
     from ..models.io import read_checkpoint_meta
+    from ..nn import kernels
     from ..train.trainer import fit
 
     settings = settings_from({k: v for k, v in settings.items() if k in DEFAULTS})
     if settings["evaluate_on"] not in ("test", "validation"):
         raise RecipeError(f"evaluate_on must be test or validation, got {settings['evaluate_on']!r}")
     backend.set_device(settings["device"])
+    settings["kernels"] = kernels.use(settings["kernels"])
     training, validation, test = data if data is not None else load_data(settings, data_dir)
     net = build_network(settings, seed)
     on_validation = settings["evaluate_on"] == "validation"

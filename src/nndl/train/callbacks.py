@@ -242,7 +242,7 @@ class PrintProgress(Callback):
 class MetricsLog(Callback):
     """Append one JSON object per epoch to ``path`` (the ``--metrics`` file)."""
 
-    KEYS = ("epoch", "eta", *MONITOR_KEYS, "test_accuracy", "seconds")
+    KEYS = ("epoch", "eta", *MONITOR_KEYS, "test_accuracy", "seconds", "kernels")
 
     def __init__(self, path: str, append: bool = False):
         self.path = os.fspath(path)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import array_module, blas_threads, threads_for_work, to_numpy, tune_allocator
 from ..errors import TrainingDivergedError
+from ..nn import kernels
 from ..nn.checks import non_negative_int, positive_int
 from .callbacks import (
     MONITOR_KEYS,
@@ -86,13 +87,21 @@ class Trainer:
             getattr(cb, hook)(*args)
 
     def fit(self, training_data, epochs: int, mini_batch_size: int, threads: int | None = None) -> History:
-        """Run epochs until ``epochs`` or a callback stops training. ``threads``: BLAS threads
-        (default: 1 for small mini-batch products, all cores for big ones)."""
-        if threads is None:
-            threads = threads_for_work(3 * mini_batch_size * self.network.macs_per_sample())
+        """Run epochs until ``epochs`` or a callback stops training. ``threads``: the cores to use
+        (default: all of them for the fused conv kernels; BLAS threads chosen by the work per batch)."""
+        blas = kernels.plan_threads(self.network, threads)
+        if blas is None:
+            blas = threads if threads is not None else threads_for_work(
+                3 * mini_batch_size * self.network.macs_per_sample())
         tune_allocator()
-        with blas_threads(threads):
+        kernels.prepare(self.network, report=self._report)
+        with blas_threads(blas):
             return self._fit(training_data, epochs, mini_batch_size)
+
+    def _report(self, text: str) -> None:
+        """A line in the progress output (where there is one): compiling kernels, say."""
+        if any(isinstance(cb, (PrintProgress, ProgressBar)) for cb in self.callbacks):
+            print(f"nndl: {text}", file=sys.stderr, flush=True)
 
     def _fit(self, training_data, epochs: int, mini_batch_size: int) -> History:
         x, y = training_data
@@ -109,7 +118,7 @@ class Trainer:
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch
             self._call("on_epoch_begin", epoch)
-            logs = {"epoch": epoch, "eta": self.optimizer.eta}
+            logs = {"epoch": epoch, "eta": self.optimizer.eta, "kernels": kernels.active()}
             start = now()
             self._run_epoch(x_all, y_all, m, batch_callbacks)
             logs["seconds"] = now() - start

@@ -295,18 +295,25 @@ def test_without_numba_the_reference_runs_with_a_one_line_notice(tmp_path):
     assert len(notice) == 1 and "Numba is not available" in notice[0] and "NumPy reference kernels" in notice[0]
 
 
-def test_prepare_compiles_once_and_says_so(monkeypatch):
+def test_prepare_compiles_what_the_network_uses_once_and_says_so(monkeypatch):
     said = []
     before = kernels.active()
+    conv_net = nndl.Network([nndl.ConvPool(2, 3, input_shape=(1, 8, 8)), nndl.Dense(18, 2)], seed=0, dtype="float64")
+    mlp = nndl.Network([nndl.Dense(4, 2)], seed=0)
     try:
         kernels.use("numba")
         monkeypatch.setattr(kernels, "_warm", set())
-        monkeypatch.setattr(numba_cpu, "compiled", lambda dtype: False)     # as in a fresh install
-        kernels.prepare(np.float64, said.append)
+        monkeypatch.setattr(numba_cpu, "compiled", lambda uses: False)     # as in a fresh install
+        kernels.prepare(conv_net, said.append)
         assert said and said[0].startswith("compiling kernels, once")
         said.clear()
-        assert kernels.prepare(np.float64, said.append) == 0.0 and not said   # the second time: nothing
+        assert kernels.prepare(conv_net, said.append) == 0.0 and not said   # the second time: nothing
+        assert kernels.prepare(mlp, said.append) == 0.0 and not said        # no conv layers: nothing
+        assert kernels.plan_threads(mlp, None) is None                      # BLAS keeps its own policy
+        assert kernels.plan_threads(conv_net, None) == 1                    # the kernels take the cores
         kernels.use("numpy")
-        assert kernels.prepare(np.float32, said.append) == 0.0 and not said
+        assert kernels.prepare(conv_net, said.append) == 0.0 and not said
+        assert kernels.plan_threads(conv_net, 2) is None
     finally:
         kernels.use(before)
+        numba_cpu.set_threads(None)

@@ -80,125 +80,124 @@ def _channels_last(x) -> np.ndarray:
 
 
 # ----- compiled helpers (run inside one part of the batch) --------------------------------------------
+# They take flat (1-D) views of channels-last arrays and index them with unsigned integers: a
+# signed index makes Numba test it for negative-index wraparound at every access, which stops
+# LLVM from vectorising the loops (5-8 times slower here).
+U = numba.uint64
+
+
 @njit(cache=True, nogil=True)
-def _im2col(x, n0, n1, k, s, ho, wo, cols):
-    """Rows (n, y, x) for images n0..n1 of channels-last x: the k·k·c inputs each position sees."""
-    c = x.shape[3]
+def _im2col(xf, h, w, c, n0, n1, k, s, ho, wo, colsf):
+    """Rows (n, y, x) for images n0..n1 of x (m, h, w, c): the k·k·c inputs each position sees
+    (the a_in of BP4), copied as k runs of k·c contiguous numbers."""
+    run = k * c
     r = 0
     for n in range(n0, n1):
         for y in range(ho):
             for xo in range(wo):
-                q = 0
                 for l in range(k):
-                    for mm in range(k):
-                        for ch in range(c):
-                            cols[r, q] = x[n, y * s + l, xo * s + mm, ch]
-                            q += 1
+                    src = ((n * h + y * s + l) * w + xo * s) * c
+                    dst = (r * k + l) * run
+                    for t in range(run):
+                        colsf[U(dst + t)] = xf[U(src + t)]
                 r += 1
 
 
 @njit(cache=True, nogil=True)
-def _col2im(dcols, n0, n1, k, s, ho, wo, dx):
+def _col2im(dcolsf, h, w, c, n0, n1, k, s, ho, wo, dxf):
     """The transpose of ``_im2col``: each input pixel of images n0..n1 collects the gradient of
     every window that contains it."""
-    c = dx.shape[3]
-    for n in range(n0, n1):
-        dx[n] = 0
+    for i in range(n0 * h * w * c, n1 * h * w * c):
+        dxf[U(i)] = 0
+    run = k * c
     r = 0
     for n in range(n0, n1):
         for y in range(ho):
             for xo in range(wo):
-                q = 0
                 for l in range(k):
-                    for mm in range(k):
-                        for ch in range(c):
-                            dx[n, y * s + l, xo * s + mm, ch] += dcols[r, q]
-                            q += 1
+                    dst = ((n * h + y * s + l) * w + xo * s) * c
+                    src = (r * k + l) * run
+                    for t in range(run):
+                        dxf[U(dst + t)] += dcolsf[U(src + t)]
                 r += 1
 
 
 @njit(cache=True, nogil=True)
-def _pool_epilogue(conv, n0, n1, hc, wc, p, b, z, win):
-    """z[n] = maxpool_p(conv) + b for images n0..n1 (conv rows (n, y, x)); win keeps the winner
-    (i·p + j) of each window, the first maximum in column-major order."""
-    n_maps = conv.shape[1]
+def _pool_epilogue(convf, n_maps, n0, n1, hc, wc, p, b, zf, winf):
+    """z = maxpool_p(conv) + b for images n0..n1 (conv rows (n, y, x), z (m, ho, wo, n_maps));
+    win keeps each window's winner i·p + j, the first maximum in column-major order."""
     ho, wo = hc // p, wc // p
-    best = np.empty(n_maps, conv.dtype)
+    best = np.empty(n_maps, convf.dtype)
     arg = np.empty(n_maps, np.uint8)
     for n in range(n0, n1):
         base = (n - n0) * hc * wc
         for yo in range(ho):
             for xo in range(wo):
-                r0 = base + (yo * p) * wc + xo * p
+                r0 = (base + yo * p * wc + xo * p) * n_maps
                 for j in range(n_maps):
-                    best[j] = conv[r0, j]
-                    arg[j] = 0
+                    best[U(j)] = convf[U(r0 + j)]
+                    arg[U(j)] = 0
                 for jj in range(p):
                     for ii in range(p):
-                        if ii == 0 and jj == 0:
+                        if ii + jj == 0:
                             continue
-                        r = r0 + ii * wc + jj
+                        r = r0 + (ii * wc + jj) * n_maps
+                        code = ii * p + jj
                         for j in range(n_maps):
-                            v = conv[r, j]
-                            if v > best[j]:
-                                best[j] = v
-                                arg[j] = ii * p + jj
+                            v = convf[U(r + j)]
+                            if v > best[U(j)]:
+                                best[U(j)] = v
+                                arg[U(j)] = code
+                out = ((n * ho + yo) * wo + xo) * n_maps
                 for j in range(n_maps):
-                    z[n, yo, xo, j] = best[j] + b[j]
-                    win[n, yo, xo, j] = arg[j]
+                    zf[U(out + j)] = best[U(j)] + b[U(j)]
+                    winf[U(out + j)] = arg[U(j)]
 
 
 @njit(cache=True, nogil=True)
-def _bias_epilogue(conv, n0, n1, ho, wo, b, z):
-    """z[n] = conv + b for images n0..n1 (no pooling)."""
-    r = 0
-    for n in range(n0, n1):
-        for y in range(ho):
-            for xo in range(wo):
-                for j in range(conv.shape[1]):
-                    z[n, y, xo, j] = conv[r, j] + b[j]
-                r += 1
+def _bias_epilogue(convf, n_maps, n0, n1, rows_per_image, b, zf):
+    """z = conv + b for images n0..n1 (no pooling)."""
+    start = n0 * rows_per_image * n_maps
+    for r in range((n1 - n0) * rows_per_image):
+        for j in range(n_maps):
+            zf[U(start + r * n_maps + j)] = convf[U(r * n_maps + j)] + b[U(j)]
 
 
 @njit(cache=True, nogil=True)
-def _gather_delta(delta, n0, n1, dconv, db):
-    """δ of images n0..n1 (n, y, x, map) as the rows of dconv; db += Σ δ (BP3)."""
-    r = 0
-    for n in range(n0, n1):
-        for y in range(delta.shape[1]):
-            for xo in range(delta.shape[2]):
-                for j in range(delta.shape[3]):
-                    d = delta[n, y, xo, j]
-                    dconv[r, j] = d
-                    db[j] += d
-                r += 1
+def _gather_delta(deltaf, n_maps, n0, n1, rows_per_image, dconvf, db):
+    """δ of images n0..n1 as the chunk's rows (no pooling); db += Σ δ (BP3)."""
+    start = n0 * rows_per_image * n_maps
+    for r in range((n1 - n0) * rows_per_image):
+        for j in range(n_maps):
+            d = deltaf[U(start + r * n_maps + j)]
+            dconvf[U(r * n_maps + j)] = d
+            db[U(j)] += d
 
 
 @njit(cache=True, nogil=True)
-def _add(total, part):
-    for i in range(total.shape[0]):
-        for j in range(total.shape[1]):
-            total[i, j] += part[i, j]
-
-
-@njit(cache=True, nogil=True)
-def _unpool(delta, win, n0, n1, hc, wc, p, dconv, db):
+def _unpool(deltaf, winf, n_maps, n0, n1, hc, wc, p, dconvf, db):
     """The gradient of the chunk's conv maps: each pooled δ goes to its window's winner, the
     other units get 0 (max-pooling's backward); db += Σ δ (BP3)."""
-    n_maps = dconv.shape[1]
     ho, wo = hc // p, wc // p
-    for r in range((n1 - n0) * hc * wc):
-        dconv[r] = 0
+    for i in range((n1 - n0) * hc * wc * n_maps):
+        dconvf[U(i)] = 0
     for n in range(n0, n1):
         base = (n - n0) * hc * wc
         for yo in range(ho):
             for xo in range(wo):
-                r0 = base + (yo * p) * wc + xo * p
+                r0 = base + yo * p * wc + xo * p
+                src = ((n * ho + yo) * wo + xo) * n_maps
                 for j in range(n_maps):
-                    d = delta[n, yo, xo, j]
-                    w_ = win[n, yo, xo, j]
-                    dconv[r0 + (w_ // p) * wc + (w_ % p), j] = d
-                    db[j] += d
+                    d = deltaf[U(src + j)]
+                    won = winf[U(src + j)]
+                    dconvf[U((r0 + (won // p) * wc + won % p) * n_maps + j)] = d
+                    db[U(j)] += d
+
+
+@njit(cache=True, nogil=True)
+def _add(totalf, partf):
+    for i in range(totalf.size):
+        totalf[U(i)] += partf[U(i)]
 
 
 @njit(cache=True, nogil=True)
@@ -210,19 +209,22 @@ def _part(m, n_parts, part):
 @njit(cache=True, nogil=True)
 def _forward_part(x, w_mat, b, k, s, p, chunk, a0, a1, z, win):
     """Images a0..a1 of ``_conv_pool_forward``, chunk by chunk."""
-    hc, wc = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    m, h, w, c = x.shape
+    hc, wc = (h - k) // s + 1, (w - k) // s + 1
     n_maps = w_mat.shape[1]
+    xf, zf, winf = x.reshape(x.size), z.reshape(z.size), win.reshape(win.size)
     cols = np.empty((chunk * hc * wc, w_mat.shape[0]), x.dtype)
     conv = np.empty((chunk * hc * wc, n_maps), x.dtype)
+    colsf, convf = cols.reshape(cols.size), conv.reshape(conv.size)
     for n0 in range(a0, a1, chunk):
         n1 = min(n0 + chunk, a1)
         rows = (n1 - n0) * hc * wc
-        _im2col(x, n0, n1, k, s, hc, wc, cols)
+        _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)
         np.dot(cols[:rows], w_mat, conv[:rows])                # w ⊛ a_in for the chunk: one product
         if p == 1:
-            _bias_epilogue(conv, n0, n1, hc, wc, b, z)
+            _bias_epilogue(convf, n_maps, n0, n1, hc * wc, b, zf)
         else:
-            _pool_epilogue(conv, n0, n1, hc, wc, p, b, z, win)
+            _pool_epilogue(convf, n_maps, n0, n1, hc, wc, p, b, zf, winf)
 
 
 @njit(cache=True, parallel=True)
@@ -237,25 +239,29 @@ def _conv_pool_forward(x, w_mat, b, k, s, p, chunk, n_parts, z, win):
 @njit(cache=True, nogil=True)
 def _backward_part(delta, win, x, w_mat, w_t, k, s, p, chunk, need_dx, a0, a1, dx, dw, db):
     """Images a0..a1 of ``_conv_pool_backward``; dw and db are this part's sums."""
-    hc, wc = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    m, h, w, c = x.shape
+    hc, wc = (h - k) // s + 1, (w - k) // s + 1
     n_cols, n_maps = w_mat.shape
+    xf, deltaf, winf, dxf = x.reshape(x.size), delta.reshape(delta.size), win.reshape(win.size), dx.reshape(dx.size)
     cols = np.empty((chunk * hc * wc, n_cols), x.dtype)
     dconv = np.empty((chunk * hc * wc, n_maps), x.dtype)
     dcols = np.empty((chunk * hc * wc, n_cols), x.dtype)
+    colsf, dconvf, dcolsf = cols.reshape(cols.size), dconv.reshape(dconv.size), dcols.reshape(dcols.size)
     dw_chunk = np.empty_like(dw)
+    dwf, dw_chunkf = dw.reshape(dw.size), dw_chunk.reshape(dw_chunk.size)
     for n0 in range(a0, a1, chunk):
         n1 = min(n0 + chunk, a1)
         rows = (n1 - n0) * hc * wc
-        _im2col(x, n0, n1, k, s, hc, wc, cols)                 # rebuilt: cheaper than keeping it
+        _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)      # rebuilt: cheaper than keeping it
         if p == 1:
-            _gather_delta(delta, n0, n1, dconv, db)             # δ as rows (n, y, x); BP3
+            _gather_delta(deltaf, n_maps, n0, n1, hc * wc, dconvf, db)          # δ as rows; BP3
         else:
-            _unpool(delta, win, n0, n1, hc, wc, p, dconv, db)  # δ to each window's winner; BP3
+            _unpool(deltaf, winf, n_maps, n0, n1, hc, wc, p, dconvf, db)      # δ to the winners; BP3
         np.dot(cols[:rows].T, dconv[:rows], dw_chunk)           # BP4: ∂C/∂w = Σ a_in δ
-        _add(dw, dw_chunk)
+        _add(dwf, dw_chunkf)
         if need_dx:
             np.dot(dconv[:rows], w_t, dcols[:rows])             # BP2's wᵀδ, per position
-            _col2im(dcols, n0, n1, k, s, hc, wc, dx)
+            _col2im(dcolsf, h, w, c, n0, n1, k, s, hc, wc, dxf)
 
 
 @njit(cache=True, parallel=True)
@@ -451,29 +457,37 @@ def l2pool_backward(dout, cache):
     return channels_first(dx)
 
 
-# ----- compile once -----------------------------------------------------------------------------------
-_KERNELS = (_conv_pool_forward, _conv_pool_backward, _maxpool_forward, _maxpool_backward,
-            _l2pool_forward, _l2pool_backward)
+# ----- threads and compiling once ---------------------------------------------------------------------
+def set_threads(n: int | None) -> None:
+    """The threads of the parallel loops: ``n`` (at most the cores Numba started with), or all."""
+    most = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(most if n is None else max(1, min(int(n), most)))
 
 
-def compiled(dtype) -> bool:
-    """Whether this process has, or Numba's on-disk cache holds, the kernels (for any dtype)."""
+_KERNELS = {"conv": (_conv_pool_forward, _conv_pool_backward), "maxpool": (_maxpool_forward, _maxpool_backward),
+            "l2pool": (_l2pool_forward, _l2pool_backward)}
+
+
+def compiled(uses) -> bool:
+    """Whether this process has, or Numba's on-disk cache holds, the kernels ``uses`` names."""
     try:
-        return all(k.signatures or os.path.exists(k._cache._cache_file._index_path) for k in _KERNELS)
+        return all(k.signatures or os.path.exists(k._cache._cache_file._index_path)
+                   for use in uses for k in _KERNELS[use])
     except AttributeError:                # a Numba without these internals: assume not
         return False
 
 
-def warm_up(dtype) -> None:
-    """Run every kernel once on tiny inputs of ``dtype``: compiles them, or loads Numba's cache."""
+def warm_up(dtype, uses=tuple(_KERNELS)) -> None:
+    """Run the kernels ``uses`` names ("conv", "maxpool", "l2pool") once on tiny inputs of
+    ``dtype``: compiles them, or loads them from Numba's cache."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
     w, b = rng.standard_normal((3, 2, 3, 3)).astype(dtype), np.zeros(3, dtype)
-    for forward, backward, args in ((conv_forward, conv_backward, (w, b, 1)),
-                                    (convpool_forward, convpool_backward, (w, b, 2))):
-        z, cache = forward(x, *args)
-        backward(z, cache, True)
-        backward(z, cache, False)
-    for forward, backward in ((maxpool_forward, maxpool_backward), (l2pool_forward, l2pool_backward)):
-        out, cache = forward(x, 2)
-        backward(out, cache)
+    if "conv" in uses:
+        for forward, backward, args in ((conv_forward, conv_backward, (w, b, 1)),
+                                        (convpool_forward, convpool_backward, (w, b, 2))):
+            z, cache = forward(x, *args)
+            backward(z, cache, True)
+    for use in {"maxpool", "l2pool"} & set(uses):
+        out, cache = globals()[f"{use}_forward"](x, 2)
+        globals()[f"{use}_backward"](out, cache)
