@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..errors import ShapeError
+from . import kernels
 from .activations import Activation, get_activation
 from .checks import as_samples, positive_int
 from .init import init_params
@@ -108,9 +109,8 @@ class Dense(Layer):
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
         a_in = as_samples(a_in, (self.n_in,), self)    # images are flattened per sample
-        z = a_in @ self.w.value                   # (m, n_out)
-        z += self.b.value
-        a = self.activation.fn(z)
+        self._kernels = kernels.for_array(a_in)
+        z, a = self._kernels.dense_forward(a_in, self.w.value, self.b.value, self.activation)  # z = a·w + b, σ(z)
         if train:
             self.a_in, self.z, self.a = a_in, z, a
         return a
@@ -120,12 +120,10 @@ class Dense(Layer):
 
     def backward_delta(self, delta):
         """Given δ = ∂C/∂z of shape (m, n_out): fill the gradients, return ∂C/∂a_in."""
-        self.w.grad = self.a_in.T @ delta          # BP4: ∂C/∂w_jk = a_k δ_j, (n_in, n_out)
-        self.b.grad = delta.sum(axis=0)            # BP3: ∂C/∂b_j = δ_j, (n_out,)
-        if not self.needs_input_grad:
-            return None
-        grad_in = delta @ self.w.value.T           # BP2 (the wᵀδ half): (m, n_in)
-        return grad_in.reshape(self.in_shape)
+        # BP4 ∂C/∂w = a_inᵀδ, BP3 ∂C/∂b = Σ δ, and BP2's wᵀδ for the layer below
+        self.w.grad, self.b.grad, grad_in = self._kernels.dense_backward(delta, self.a_in, self.w.value,
+                                                                         self.needs_input_grad)
+        return None if grad_in is None else grad_in.reshape(self.in_shape)
 
     def config(self):
         return {"n_in": self.n_in, "n_out": self.n_out, "activation": self.activation.name, "init": self.init}

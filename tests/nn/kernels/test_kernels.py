@@ -215,6 +215,25 @@ def test_fused_pooling_equals_reference(rng, dtype, shape, p):
         _close(getattr(numba_cpu, f"{name}_backward")(g, cache), getattr(reference, f"{name}_backward")(g, c_ref), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "identity", "softmax"])
+@pytest.mark.parametrize("m, n_in, n_out", [(1, 5, 3), (10, 784, 30), (100, 784, 30), (37, 640, 1000)])
+def test_fused_dense_equals_reference(rng, dtype, activation, m, n_in, n_out):
+    """Small and large products (one part, and one part per thread), every activation."""
+    act = nndl.nn.get_activation(activation)
+    a_in = rng.standard_normal((m, n_in)).astype(dtype)
+    w, b = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype), rng.standard_normal(n_out).astype(dtype)
+    for got, want in zip(numba_cpu.dense_forward(a_in, w, b, act), reference.dense_forward(a_in, w, b, act)):
+        _close(got, want, dtype)
+    delta = rng.standard_normal((m, n_out)).astype(dtype)
+    for need_dx in (True, False):
+        for got, want in zip(numba_cpu.dense_backward(delta, a_in, w, need_dx),
+                             reference.dense_backward(delta, a_in, w, need_dx)):
+            assert (got is None) == (want is None)
+            if want is not None:
+                _close(got, want, dtype)
+
+
 def test_fused_kernels_take_any_memory_layout(rng):
     """A (m, c, h, w) array that is a transposed view, or not contiguous at all, gives the same result."""
     x = rng.standard_normal((4, 3, 10, 10))
@@ -313,7 +332,7 @@ def test_prepare_compiles_what_the_network_uses_once_and_says_so(monkeypatch):
         assert kernels.plan_threads(conv_net, None) == 1                    # the kernels take the cores
         kernels.use("numpy")
         assert kernels.prepare(conv_net, said.append) == 0.0 and not said
-        assert kernels.plan_threads(conv_net, 2) is None
+        assert kernels.plan_threads(conv_net, 2) is None                    # BLAS keeps its own policy
     finally:
         kernels.use(before)
         numba_cpu.set_threads(None)

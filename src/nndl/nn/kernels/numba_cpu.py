@@ -39,7 +39,8 @@ from .reference import (channels_first, check_conv_shapes, check_convpool_shapes
                         conv_output_size)
 
 __all__ = ["conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward",
-           "l2pool_forward", "l2pool_backward", "convpool_forward", "convpool_backward"]
+           "l2pool_forward", "l2pool_backward", "convpool_forward", "convpool_backward",
+           "dense_forward", "dense_backward"]
 
 _L2_BYTES = 384 * 1024   # what one chunk's patch matrix may take: well inside a 1-2 MB L2
 
@@ -461,6 +462,14 @@ def l2pool_backward(dout, cache):
     dx = np.empty_like(xl)
     _l2pool_backward(g, xl, out, p, dx)
     return channels_first(dx)
+
+
+# ----- fully connected layers ----------------------------------------------------------------------------
+# NumPy's matrix product already is the fused kernel of a Dense layer: compiled versions that split
+# the rows over the cores (each its own single-threaded product, the bias and σ in the same loop)
+# were measured slower at every size the book uses (benchmarks/README), so these are the reference's.
+dense_forward = reference.dense_forward
+dense_backward = reference.dense_backward
 
 
 # ----- threads and compiling once ---------------------------------------------------------------------

@@ -42,7 +42,7 @@ from ...errors import ShapeError
 __all__ = [
     "conv_forward", "conv_backward", "conv_output_size", "convpool_forward", "convpool_backward",
     "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
-    "channels_first", "channels_last", "check_conv_shapes", "check_convpool_shapes", "check_pool_shape",
+    "dense_forward", "dense_backward", "channels_first", "channels_last", "check_conv_shapes", "check_convpool_shapes", "check_pool_shape",
 ]
 
 
@@ -413,3 +413,19 @@ def convpool_backward(dz, cache: ConvPoolCache, need_dx: bool = True):
     # col2im wants rows in (m, y, x) order: reorder the small δ, not the big patch gradients.
     d_std = d_conv.reshape(m, p, p, ho, wo, n_maps).transpose(0, 3, 1, 4, 2, 5).reshape(-1, n_maps)
     return _input_grad(d_std, conv_cache), dw, db
+
+
+# ----- fully connected layers ---------------------------------------------------------------------
+def dense_forward(a_in, w, b, activation):
+    """z = a_in·w + b and a = σ(z): a_in (m, n_in), w (n_in, n_out), b (n_out,) → (z, a), (m, n_out)."""
+    z = a_in @ w
+    z += b
+    return z, activation.fn(z)
+
+
+def dense_backward(delta, a_in, w, need_dx: bool = True):
+    """From δ = ∂C/∂z (m, n_out): (∂C/∂w, ∂C/∂b, ∂C/∂a_in or None)."""
+    dw = a_in.T @ delta                          # BP4: ∂C/∂w_jk = a_k δ_j, (n_in, n_out)
+    db = delta.sum(axis=0)                       # BP3: ∂C/∂b_j = δ_j, (n_out,)
+    dx = delta @ w.T if need_dx else None        # BP2 (the wᵀδ half): (m, n_in)
+    return dw, db, dx
