@@ -68,7 +68,7 @@ def main(argv=None) -> None:
           "| nndl/PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for m in args.batch:
-        ours = NndlRun(m, x, y, threads=None, convpool=True, device="gpu")
+        ours = NndlRun(m, x, y, threads=None, net="relu", device="gpu")
         theirs = TorchRun(m, x, y, threads=None, device="cuda") if has_torch_cuda else None
         best, best_torch = float("inf"), float("inf")
         for _ in range(args.repeats):

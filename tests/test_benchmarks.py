@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 
+import pytest
+
 import nndl
 
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
@@ -16,25 +18,30 @@ def _load(name: str):
     return module
 
 
-def test_bench_conv_flops_match_the_networks_shapes():
+@pytest.mark.parametrize("net", ["relu", "conv2d", "dropout"])
+def test_bench_conv_flops_match_the_networks_shapes(net):
     bench = _load("bench_conv")
-    net = nndl.Network(bench.nndl_layers(convpool=True), cost="log-likelihood", seed=0)
-    convs, dense = net.layers[:2], net.layers[2:]
+    layers = nndl.Network(bench.nndl_layers(net), cost="log-likelihood", seed=0).layers
+    convs = [layer for layer in layers if layer.kind in ("conv2d", "convpool")]
+    dense = [layer for layer in layers if layer.kind == "dense"]
     macs = [layer.macs_per_sample() for layer in convs] + [layer.w.value.size for layer in dense]  # weights only
     # forward 2·MACs; backward 4·MACs except the first layer (no input gradient): 2·MACs
-    assert bench.flops_per_image() == 4 * macs[0] + sum(6 * n for n in macs[1:])
+    assert bench.flops_per_image(net) == 4 * macs[0] + sum(6 * n for n in macs[1:])
 
 
-def test_bench_conv_prints_one_row_per_net_and_batch(capsys):
+def test_bench_conv_prints_one_row_per_net_kernels_and_batch(capsys):
     bench = _load("bench_conv")
-    bench.main(["--images", "100", "--batch", "10", "--repeats", "1", "--convpool", "--threads", "1"])
+    bench.main(["--images", "100", "--batch", "10", "--repeats", "1", "--nets", "relu", "conv2d", "--threads", "1"])
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| Conv")]
-    assert [r.split("|")[1].strip() for r in rows] == ["Conv2D+MaxPool", "ConvPool"]
+    rows = [line for line in out.splitlines() if line.startswith("| ch6")]
+    assert [(r.split("|")[1].strip(), r.split("|")[2].strip()) for r in rows] == [
+        ("ch6-relu (ConvPool)", "numba"), ("ch6-relu (ConvPool)", "numpy"),
+        ("ch6-relu (Conv2D+MaxPool)", "numba"), ("ch6-relu (Conv2D+MaxPool)", "numpy")]
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[1] == "10" and cells[2] == "1"          # m and threads as asked
-        assert float(cells[3]) > 0                           # s/epoch
+        assert cells[2] == "10"                              # m as asked
+        assert cells[3] == ("1 + BLAS 1" if cells[1] == "numba" else "1")   # threads as asked
+        assert float(cells[4]) > 0                           # s/epoch
         share = float(cells[-1].rstrip("%"))                 # the products' share of the epoch
         assert 0 < share < 100
-    assert "matmul peak" in out and "MFLOP per training image" in out
+    assert "kernels numba and numpy" in out and "matmul peak" in out and "MFLOP per training image" in out

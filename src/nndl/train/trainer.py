@@ -140,7 +140,7 @@ class Trainer:
             # Gathering each mini-batch as it is needed keeps it in cache; copying the whole
             # shuffled set first costs a pass over memory (and page faults) every epoch.
             idx = perm[k:k + m]
-            backprop(x_all[idx], y_all[idx])
+            backprop(x_all.take(idx, axis=0), y_all.take(idx, axis=0))
             step()
             for cb in batch_callbacks:
                 cb.on_batch_end(batch, {"batch_size": len(idx)})

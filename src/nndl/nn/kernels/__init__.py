@@ -24,6 +24,7 @@ from . import reference
 
 KERNELS = ("numba", "numpy")
 _active: str | None = None
+_module: ModuleType = reference     # the module of _active (looked up per layer call: kept at hand)
 _warm: set = set()
 
 
@@ -40,13 +41,18 @@ def _numba_module() -> ModuleType | None:
 def use(name: str | None = None) -> str:
     """Make ``name`` ("numba" or "numpy"; None: $NNDL_KERNELS, else "numba") the process's
     kernels; return the choice in effect ("numpy" when Numba is asked for but missing)."""
-    global _active
+    global _active, _module
     requested = name or os.environ.get("NNDL_KERNELS") or "numba"
     if requested not in KERNELS:
         source = "NNDL_KERNELS" if name is None else "kernels"
         raise ValueError(f"{source} must be one of {', '.join(KERNELS)}, got {requested!r}")
     if requested == "numba" and _numba_module() is None:
         requested = "numpy"
+    if requested == "numba":
+        from . import numba_cpu
+        _module = numba_cpu
+    else:
+        _module = reference
     _active = requested
     return _active
 
@@ -58,15 +64,16 @@ def active() -> str:
 
 def module() -> ModuleType:
     """The kernel module in effect on the CPU."""
-    if active() == "numba":
-        from . import numba_cpu
-        return numba_cpu
-    return reference
+    if _active is None:
+        use()
+    return _module
 
 
 def for_array(x) -> ModuleType:
     """The kernels for ``x``: the chosen ones for NumPy arrays, the reference for CuPy arrays."""
-    return module() if isinstance(x, np.ndarray) else reference
+    if not isinstance(x, np.ndarray):
+        return reference
+    return _module if _active is not None else module()
 
 
 # The layer kinds that compute through the kernels, and the kernels each needs.
