@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module, to_numpy
+from ..nn import kernels
 from ..nn.layers import Param
 
 REGULARIZATIONS = ("none", "l2", "l1", "l2-ch6")
@@ -153,14 +154,10 @@ class SGD(Optimizer):
         eta, c = self.eta, self.decay
         l1 = self.regularization == "l1"
         for p in self.params:
-            g = p.grad
-            g *= eta                                  # grads are rewritten by every backprop
-            if c and p.regularize:
-                if l1:
-                    p.value -= (eta * c) * array_module(p.value).sign(p.value)
-                else:
-                    p.value *= 1.0 - eta * c          # (1 - ηλ/n) w
-            p.value -= g
+            decays = bool(c and p.regularize)
+            kernels.for_array(p.value).sgd_step(      # w → (1 - ηλ/n) w - η ∂C/∂w, or the L1 step
+                p.value, p.grad, eta, shrink=1.0 - eta * c if decays and not l1 else 1.0,
+                l1=eta * c if decays and l1 else 0.0)
 
 
 class Momentum(Optimizer):

@@ -234,6 +234,19 @@ def test_fused_dense_equals_reference(rng, dtype, activation, m, n_in, n_out):
                 _close(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shrink, l1", [(1.0, 0.0), (1.0 - 3e-5, 0.0), (1.0, 3e-5)])
+@pytest.mark.parametrize("shape", [(640, 1000), (7,)])
+def test_fused_sgd_step_equals_reference_exactly(rng, dtype, shrink, l1, shape):
+    """The same roundings in one pass: bit for bit the reference's w → shrink·w − l1·sgn(w) − η·g."""
+    value, grad = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    want, fused = value.copy(), value.copy()
+    reference.sgd_step(want, grad.copy(), 0.03, shrink, l1)
+    numba_cpu.sgd_step(fused, grad.copy(), 0.03, shrink, l1)
+    np.testing.assert_array_equal(fused, want)
+    assert not np.array_equal(want, value)
+
+
 def test_fused_kernels_take_any_memory_layout(rng):
     """A (m, c, h, w) array that is a transposed view, or not contiguous at all, gives the same result."""
     x = rng.standard_normal((4, 3, 10, 10))
@@ -320,7 +333,8 @@ def test_prepare_compiles_what_the_network_uses_once_and_says_so(monkeypatch):
     said = []
     before = kernels.active()
     conv_net = nndl.Network([nndl.ConvPool(2, 3, input_shape=(1, 8, 8)), nndl.Dense(18, 2)], seed=0, dtype="float64")
-    mlp = nndl.Network([nndl.Dense(4, 2)], seed=0)
+    mlp = nndl.Network([nndl.Dense(784, 100), nndl.Dense(100, 10)], seed=0, dtype="float32")
+    wide = nndl.Network([nndl.Dense(1000, 1000), nndl.Dense(1000, 10)], seed=0, dtype="float32")
     try:
         kernels.use("numba")
         monkeypatch.setattr(kernels, "_warm", set())
@@ -329,8 +343,12 @@ def test_prepare_compiles_what_the_network_uses_once_and_says_so(monkeypatch):
         assert said and said[0].startswith("compiling kernels, once")
         said.clear()
         assert kernels.prepare(conv_net, said.append) == 0.0 and not said   # the second time: nothing
-        assert kernels.prepare(mlp, said.append) == 0.0 and not said        # no conv layers: nothing
+        assert kernels.prepare(mlp, said.append) == 0.0 and not said        # small Dense layers: NumPy's own
         assert kernels.plan_threads(mlp, None) is None                      # BLAS keeps its own policy
+        kernels.prepare(wide, said.append)                                  # a 1000 x 1000 layer: its kernels
+        assert said and kernels.prepare(wide, said.append) == 0.0
+        said.clear()
+        assert kernels.plan_threads(wide, None) == 1
         assert kernels.plan_threads(conv_net, None) == 1                    # the kernels take the cores
         kernels.use("numpy")
         assert kernels.prepare(conv_net, said.append) == 0.0 and not said

@@ -77,19 +77,23 @@ def for_array(x) -> ModuleType:
 
 
 # The layer kinds that compute through the kernels, and the kernels each needs.
-KERNEL_LAYERS = {"conv2d": "conv", "convpool": "conv", "maxpool": "maxpool", "l2pool": "l2pool"}
+KERNEL_LAYERS = {"conv2d": "conv", "convpool": "conv", "maxpool": "maxpool", "l2pool": "l2pool", "dense": "dense"}
 
 
 def _kernel_uses(network) -> set[str]:
     """Which fused kernels ``network`` runs: none on a GPU or with the reference."""
     if active() != "numba" or getattr(network, "device", "cpu") != "cpu":
         return set()
-    return {KERNEL_LAYERS[layer.kind] for layer in network.layers if layer.kind in KERNEL_LAYERS}
+    from .numba_cpu import PARALLEL_WEIGHTS
+
+    return {KERNEL_LAYERS[layer.kind] for layer in network.layers if layer.kind in KERNEL_LAYERS
+            and (layer.kind != "dense" or layer.w.value.size >= PARALLEL_WEIGHTS)}
 
 
 def plan_threads(network, threads: int | None) -> int | None:
     """Threads for training ``network`` with ``threads`` cores (None: all). When the fused kernels
-    run its layers, they get the cores and every BLAS call outside them one thread: returns 1.
+    run its layers, they get the cores and every BLAS call outside them one thread: returns 1
+    (the Dense kernels split their products over the cores themselves).
     (Multi-threaded BLAS between the kernels' parallel loops leaves its threads spinning on the
     cores the kernels need: ch6-relu at m = 100 took 15.4 s per epoch that way, 5.9 s this way.)
     Otherwise returns None: the caller picks BLAS threads as without the kernels."""

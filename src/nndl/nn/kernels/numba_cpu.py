@@ -40,7 +40,7 @@ from .reference import (channels_first, check_conv_shapes, check_convpool_shapes
 
 __all__ = ["conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward",
            "l2pool_forward", "l2pool_backward", "convpool_forward", "convpool_backward",
-           "dense_forward", "dense_backward"]
+           "dense_forward", "dense_backward", "sgd_step"]
 
 _L2_BYTES = 384 * 1024   # what one chunk's patch matrix may take: well inside a 1-2 MB L2
 
@@ -465,11 +465,100 @@ def l2pool_backward(dout, cache):
 
 
 # ----- fully connected layers ----------------------------------------------------------------------------
-# NumPy's matrix product already is the fused kernel of a Dense layer: compiled versions that split
-# the rows over the cores (each its own single-threaded product, the bias and σ in the same loop)
-# were measured slower at every size the book uses (benchmarks/README), so these are the reference's.
-dense_forward = reference.dense_forward
-dense_backward = reference.dense_backward
+# At the book's mini-batch sizes a Dense layer's products are thin (m = 10 rows against a 1000 × 1000
+# w), so they stream w and are bound by memory, not arithmetic. Here each core takes a block of w's
+# rows (its inputs) for all three products — z = Σ_blocks a_in[:, blk]·w[blk], ∂C/∂w[blk] = a_in[:, blk]ᵀδ,
+# ∂C/∂a_in[:, blk] = δ·w[blk]ᵀ — so each reads only its half of w, once, with its own single-threaded
+# product. Splitting the rows of the mini-batch instead makes every core read all of w.
+# Measured (benchmarks/README): faster for ch6-dropout's 640 × 1000 and 1000 × 1000 layers, slower
+# for the [784, 30, 10] and [784, 100, 10] nets' layers, where NumPy's own call is cheaper.
+PARALLEL_WEIGHTS = 400_000      # w of at least this many numbers (1.6 MB in float32)...
+_PARALLEL_MACS = 2_000_000      # ...and products of at least this many multiply-adds
+
+
+@njit(cache=True, parallel=True)
+def _dense_forward(a_in, w, n_parts, partial):
+    """partial[part] = a_in[:, blk]·w[blk] for each block of w's rows (their sum is a_in·w)."""
+    n_in = w.shape[0]
+    for part in prange(n_parts):
+        i0, i1 = _part(n_in, n_parts, part)
+        np.dot(np.ascontiguousarray(a_in[:, i0:i1]), w[i0:i1], partial[part])
+
+
+@njit(cache=True, parallel=True)
+def _dense_backward(delta, a_in, w, need_dx, n_parts, dw, dx):
+    """∂C/∂w = a_inᵀδ (BP4) and ∂C/∂a_in = δ·wᵀ (BP2's wᵀδ), one block of w's rows per thread."""
+    n_in = w.shape[0]
+    m = delta.shape[0]
+    for part in prange(n_parts):
+        i0, i1 = _part(n_in, n_parts, part)
+        np.dot(np.ascontiguousarray(a_in[:, i0:i1]).T, delta, dw[i0:i1])
+        if need_dx:
+            block = np.dot(delta, w[i0:i1].T)                  # (m, i1 - i0)
+            for r in range(m):
+                for i in range(i1 - i0):
+                    dx[r, i0 + i] = block[r, i]
+
+
+def _dense_parts(m: int, w) -> int:
+    return _parts(w.shape[0]) if w.size >= PARALLEL_WEIGHTS and m * w.size >= _PARALLEL_MACS else 1
+
+
+def dense_forward(a_in, w, b, activation):
+    """See ``reference.dense_forward``: (z, a), both (m, n_out). Products of less than one
+    thread's work go to the reference, which costs less to call."""
+    n_parts = _dense_parts(a_in.shape[0], w)
+    if n_parts == 1 or a_in.dtype != w.dtype:
+        return reference.dense_forward(a_in, w, b, activation)
+    partial = np.empty((n_parts, a_in.shape[0], w.shape[1]), w.dtype)
+    with single_threaded_blas():
+        _dense_forward(a_in, w, n_parts, partial)
+    z = partial.sum(axis=0)
+    z += b
+    return z, activation.fn(z)
+
+
+def dense_backward(delta, a_in, w, need_dx: bool = True):
+    """See ``reference.dense_backward``: (dw, db, dx) from δ (m, n_out); small products as in
+    ``dense_forward``."""
+    n_parts = _dense_parts(delta.shape[0], w)
+    if n_parts == 1 or not (delta.dtype == a_in.dtype == w.dtype):
+        return reference.dense_backward(delta, a_in, w, need_dx)
+    delta = np.ascontiguousarray(delta)
+    dw = np.empty(w.shape, w.dtype)
+    dx = np.empty(a_in.shape, w.dtype) if need_dx else np.empty((0, 0), w.dtype)
+    with single_threaded_blas():
+        _dense_backward(delta, a_in, w, need_dx, n_parts, dw, dx)
+    return dw, delta.sum(axis=0), (dx if need_dx else None)
+
+
+# ----- the SGD update -----------------------------------------------------------------------------------
+# For the big weight matrices the update is a stream over memory: the reference makes five passes
+# (η·g, the shrink, the subtraction), this one pass on every core.
+_PARALLEL_UPDATE = 100_000      # numbers; smaller arrays take the reference
+
+
+@njit(cache=True, parallel=True)
+def _sgd_step(valuef, gradf, eta, shrink, l1, n_parts):
+    n = valuef.size
+    for part in prange(n_parts):
+        i0, i1 = _part(n, n_parts, part)
+        for i in range(i0, i1):
+            v = valuef[U(i)]
+            if l1 != 0:
+                v = v - l1 * np.sign(v)
+            elif shrink != 1:
+                v = v * shrink
+            valuef[U(i)] = v - gradf[U(i)] * eta
+
+
+def sgd_step(value, grad, eta: float, shrink: float = 1.0, l1: float = 0.0) -> None:
+    """See ``reference.sgd_step`` (the same roundings, in one parallel pass; ``grad`` is left as it is)."""
+    if value.size < _PARALLEL_UPDATE or not (value.flags.c_contiguous and grad.flags.c_contiguous) \
+            or value.dtype != grad.dtype:
+        return reference.sgd_step(value, grad, eta, shrink, l1)
+    t = value.dtype.type
+    _sgd_step(value.reshape(-1), grad.reshape(-1), t(eta), t(shrink), t(l1), _parts(value.size))
 
 
 # ----- threads and compiling once ---------------------------------------------------------------------
@@ -480,7 +569,7 @@ def set_threads(n: int | None) -> None:
 
 
 _KERNELS = {"conv": (_conv_pool_forward, _conv_pool_backward), "maxpool": (_maxpool_forward, _maxpool_backward),
-            "l2pool": (_l2pool_forward, _l2pool_backward)}
+            "l2pool": (_l2pool_forward, _l2pool_backward), "dense": (_dense_forward, _dense_backward, _sgd_step)}
 
 
 def compiled(uses) -> bool:
@@ -506,3 +595,10 @@ def warm_up(dtype, uses=tuple(_KERNELS)) -> None:
     for use in {"maxpool", "l2pool"} & set(uses):
         out, cache = globals()[f"{use}_forward"](x, 2)
         globals()[f"{use}_backward"](out, cache)
+    if "dense" in uses:
+        from ..activations import get_activation
+
+        rows, w_big = np.zeros((2, 1000), dtype), np.zeros((1000, 1000), dtype)   # big enough for the kernel
+        z, _ = dense_forward(rows, w_big, np.zeros(1000, dtype), get_activation("relu"))
+        dense_backward(z, rows, w_big, True)
+        sgd_step(w_big, w_big.copy(), 0.1, 0.99)

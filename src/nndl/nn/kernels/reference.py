@@ -42,7 +42,7 @@ from ...errors import ShapeError
 __all__ = [
     "conv_forward", "conv_backward", "conv_output_size", "convpool_forward", "convpool_backward",
     "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
-    "dense_forward", "dense_backward", "channels_first", "channels_last", "check_conv_shapes", "check_convpool_shapes", "check_pool_shape",
+    "dense_forward", "dense_backward", "sgd_step", "channels_first", "channels_last", "check_conv_shapes", "check_convpool_shapes", "check_pool_shape",
 ]
 
 
@@ -429,3 +429,15 @@ def dense_backward(delta, a_in, w, need_dx: bool = True):
     db = delta.sum(axis=0)                       # BP3: ∂C/∂b_j = δ_j, (n_out,)
     dx = delta @ w.T if need_dx else None        # BP2 (the wᵀδ half): (m, n_in)
     return dw, db, dx
+
+
+# ----- the SGD update -----------------------------------------------------------------------------
+def sgd_step(value, grad, eta: float, shrink: float = 1.0, l1: float = 0.0) -> None:
+    """In place: w → shrink·w − l1·sgn(w) − η·∂C/∂w (chapter 1's step, chapter 3's L2 shrink
+    1 − ηλ/n or L1 step ηλ/n). ``grad`` is used as scratch: backprop rewrites it every step."""
+    grad *= eta
+    if l1:
+        value -= l1 * array_module(value).sign(value)
+    elif shrink != 1.0:
+        value *= shrink
+    value -= grad
