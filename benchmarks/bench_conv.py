@@ -211,6 +211,19 @@ class TorchRun:
         return _timed(run)
 
 
+def best_alternating(runs: dict, theirs, repeats: int) -> tuple[dict, float]:
+    """The best ``epoch()`` seconds of each run in ``runs`` and of ``theirs`` (or None), timed
+    alternately ``repeats`` times so that all see the same machine load."""
+    best = {k: float("inf") for k in runs}
+    best_torch = float("inf")
+    for _ in range(repeats):
+        for k, run in runs.items():
+            best[k] = min(best[k], run.epoch())
+        if theirs:
+            best_torch = min(best_torch, theirs.epoch())
+    return best, best_torch
+
+
 def torch_available() -> str | None:
     try:
         import torch
@@ -248,13 +261,7 @@ def main(argv=None) -> None:
         for m in args.batch:
             runs = {k: NndlRun(m, x, y, args.threads, net, kernels_name=k) for k in args.kernels}
             theirs = TorchRun(m, x, y, args.threads, net=net) if torch_version else None
-            best = {k: float("inf") for k in runs}
-            best_torch = float("inf")
-            for _ in range(args.repeats):   # alternate, so all rows see the same machine load
-                for k, run in runs.items():
-                    best[k] = min(best[k], run.epoch())
-                if theirs:
-                    best_torch = min(best_torch, theirs.epoch())
+            best, best_torch = best_alternating(runs, theirs, args.repeats)
             scale = EPOCH / len(x)
             for k, seconds in best.items():
                 s_epoch, rate = seconds * scale, len(x) / seconds

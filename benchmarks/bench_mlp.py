@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 import nndl
+from bench_conv import best_alternating
 from nndl.nn import kernels
 from nndl.train.trainer import Trainer
 
@@ -108,13 +109,7 @@ def main(argv=None) -> None:
         for m in args.batch:
             runs = {k: NndlRun(sizes, m, x, y, k) for k in args.kernels}
             theirs = TorchRun(sizes, m, x, y) if torch else None
-            best = {k: float("inf") for k in runs}
-            best_torch = float("inf")
-            for _ in range(args.repeats):    # alternate, so all rows see the same machine load
-                for k, run in runs.items():
-                    best[k] = min(best[k], run.epoch())
-                if theirs:
-                    best_torch = min(best_torch, theirs.epoch())
+            best, best_torch = best_alternating(runs, theirs, args.repeats)
             for k, ours in best.items():
                 t_col = f"{best_torch:.3f} | {N / best_torch:,.0f} | {best_torch / ours:.2f}" if theirs else "— | — | —"
                 print(f"| [{spec}] | {runs[k].kernels} | {m} | {ours:.3f} | {N / ours:,.0f} | {t_col} |", flush=True)

@@ -111,6 +111,23 @@ def _im2col(xf, h, w, c, n0, n1, k, s, ho, wo, colsf):
 
 
 @njit(cache=True, nogil=True)
+def _im2col_t(xf, h, w, n0, n1, k, ho, wo, colstf):
+    """The patch matrix transposed, (k·k, rows), for one channel and stride 1: then each copy is a
+    run of wo numbers along an image row, not k (the first layer's 5)."""
+    rows = (n1 - n0) * ho * wo
+    for n in range(n0, n1):
+        base = (n - n0) * ho * wo
+        for l in range(k):
+            for mm in range(k):
+                q = l * k + mm
+                for y in range(ho):
+                    src = (n * h + y + l) * w + mm
+                    dst = q * rows + base + y * wo
+                    for t in range(wo):
+                        colstf[U(dst + t)] = xf[U(src + t)]
+
+
+@njit(cache=True, nogil=True)
 def _col2im(dcolsf, h, w, c, n0, n1, k, s, ho, wo, dxf):
     """The transpose of ``_im2col``: each input pixel of images n0..n1 collects the gradient of
     every window that contains it."""
@@ -226,8 +243,12 @@ def _forward_part(x, w_mat, b, k, s, p, chunk, a0, a1, z, win):
     for n0 in range(a0, a1, chunk):
         n1 = min(n0 + chunk, a1)
         rows = (n1 - n0) * hc * wc
-        _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)
-        np.dot(cols[:rows], w_mat, conv[:rows])                # w ⊛ a_in for the chunk: one product
+        if c == 1 and s == 1:                                  # one channel: the transposed patch matrix
+            _im2col_t(xf, h, w, n0, n1, k, hc, wc, colsf)
+            np.dot(colsf[:rows * k * k].reshape(k * k, rows).T, w_mat, conv[:rows])
+        else:
+            _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)
+            np.dot(cols[:rows], w_mat, conv[:rows])            # w ⊛ a_in for the chunk: one product
         if p == 1:
             _bias_epilogue(convf, n_maps, n0, n1, hc * wc, b, zf)
         else:
@@ -259,12 +280,16 @@ def _backward_part(delta, win, x, w_mat, w_t, k, s, p, chunk, need_dx, a0, a1, d
     for n0 in range(a0, a1, chunk):
         n1 = min(n0 + chunk, a1)
         rows = (n1 - n0) * hc * wc
-        _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)      # rebuilt: cheaper than keeping it
         if p == 1:
             _gather_delta(deltaf, n_maps, n0, n1, hc * wc, dconvf, db)          # δ as rows; BP3
         else:
             _unpool(deltaf, winf, n_maps, n0, n1, hc, wc, p, dconvf, db)      # δ to the winners; BP3
-        np.dot(cols[:rows].T, dconv[:rows], dw_chunk)           # BP4: ∂C/∂w = Σ a_in δ
+        if c == 1 and s == 1:                                   # the patch matrix, rebuilt (cheaper than kept)
+            _im2col_t(xf, h, w, n0, n1, k, hc, wc, colsf)
+            np.dot(colsf[:rows * k * k].reshape(k * k, rows), dconv[:rows], dw_chunk)   # BP4: Σ a_in δ
+        else:
+            _im2col(xf, h, w, c, n0, n1, k, s, hc, wc, colsf)
+            np.dot(cols[:rows].T, dconv[:rows], dw_chunk)       # BP4: ∂C/∂w = Σ a_in δ
         _add(dwf, dw_chunkf)
         if need_dx:
             np.dot(dconv[:rows], w_t, dcols[:rows])             # BP2's wᵀδ, per position
