@@ -84,7 +84,7 @@ def flops_per_image(net: str = "relu") -> int:
     return sum(2 * n * (1 + b) for n, b in zip(macs, backward))
 
 
-def matmul_peak(threads: int | None, n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak(threads: int | None, n: int = 2048, repeats: int = 10) -> float:
     """Best float32 n×n matrix-product speed, GFLOP/s."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n), dtype=np.float32), rng.random((n, n), dtype=np.float32)

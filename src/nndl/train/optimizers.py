@@ -152,12 +152,13 @@ class SGD(Optimizer):
 
     def update(self) -> None:
         eta, c = self.eta, self.decay
-        l1 = self.regularization == "l1"
-        for p in self.params:
-            decays = bool(c and p.regularize)
-            kernels.for_array(p.value).sgd_step(      # w → (1 - ηλ/n) w - η ∂C/∂w, or the L1 step
-                p.value, p.grad, eta, shrink=1.0 - eta * c if decays and not l1 else 1.0,
-                l1=eta * c if decays and l1 else 0.0)
+        shrink, l1 = (1.0, eta * c) if self.regularization == "l1" else (1.0 - eta * c, 0.0)
+        sgd_step = kernels.for_array(self.params[0].value).sgd_step
+        for p in self.params:                         # w → (1 - ηλ/n) w - η ∂C/∂w, or the L1 step
+            if p.regularize:
+                sgd_step(p.value, p.grad, eta, shrink, l1)
+            else:
+                sgd_step(p.value, p.grad, eta)
 
 
 class Momentum(Optimizer):

@@ -12,8 +12,12 @@ Each public function has the signature and the result of its namesake in ``refer
   chunk's conv-map gradient, then ∂C/∂w and ∂C/∂b (BP3, BP4) are accumulated per part and
   summed at the end, and ∂C/∂a_in (BP2) is one product and a col2im in cache.
 - **The patch matrix is rebuilt in backward** instead of kept: the cache holds only the input.
+- **Wide Dense layers** (ch6-dropout's 1000 units) split their three products over the cores by
+  blocks of w's rows, and the **SGD step** is one parallel pass over each big weight array.
 - BLAS runs on one thread inside the parallel loops (``single_threaded_blas``): each core calls
-  its own single-threaded product.
+  its own single-threaded product. (Training also keeps BLAS on one thread between the kernels:
+  see ``nndl.nn.kernels.plan_threads``.)
+- Loops index flat arrays with unsigned integers, so that LLVM vectorises them.
 
 Memory layout as in the reference: arrays are (m, c, h, w) views of channels-last (m, h, w, c)
 buffers. Max-pooling ties go to the first maximum in column-major order, as in the reference.
@@ -593,6 +597,25 @@ def set_threads(n: int | None) -> None:
     numba.set_num_threads(most if n is None else max(1, min(int(n), most)))
 
 
+def _compile_elsewhere(name: str, dtype):
+    """Start ``python -c "numba_cpu.<name>(dtype)"`` in the background; None if it cannot start."""
+    import subprocess
+
+    code = f"from nndl.nn.kernels import numba_cpu; numba_cpu.{name}('{dtype.name}')"
+    try:
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+
+
+def _warm_conv_backward(dtype: str) -> None:
+    """Compile the conv backward kernel for ``dtype`` (run by ``warm_up``'s second process)."""
+    x = np.zeros((2, 6, 6, 2), dtype)                       # a forward pass's cache, made by hand:
+    cache = ConvKernelCache(x, (3, 2, 3, 3), np.zeros((18, 3), dtype), 1, 1,     # no forward kernel compiled
+                            np.empty((0, 0, 0, 0), np.uint8), True)
+    conv_backward(channels_first(np.zeros((2, 4, 4, 3), dtype)), cache, True)
+
+
 _KERNELS = {"conv": (_conv_pool_forward, _conv_pool_backward), "maxpool": (_maxpool_forward, _maxpool_backward),
             "l2pool": (_l2pool_forward, _l2pool_backward), "dense": (_dense_forward, _dense_backward, _sgd_step)}
 
@@ -607,16 +630,20 @@ def compiled(uses) -> bool:
 
 
 def warm_up(dtype, uses=tuple(_KERNELS)) -> None:
-    """Run the kernels ``uses`` names ("conv", "maxpool", "l2pool") once on tiny inputs of
-    ``dtype``: compiles them, or loads them from Numba's cache."""
+    """Run the kernels ``uses`` names ("conv", "maxpool", "l2pool", "dense") once on tiny inputs
+    of ``dtype``: compiles them, or loads them from Numba's cache. A cold conv backward kernel is
+    compiled by a second process at the same time as the forward one here (compiling holds the
+    GIL, so a thread would not help); this process then loads it from the cache."""
+    dtype = np.dtype(dtype)
+    helper = _compile_elsewhere("_warm_conv_backward", dtype) if "conv" in uses and not compiled(["conv"]) else None
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 2, 6, 6)).astype(dtype)
     w, b = rng.standard_normal((3, 2, 3, 3)).astype(dtype), np.zeros(3, dtype)
     if "conv" in uses:
-        for forward, backward, args in ((conv_forward, conv_backward, (w, b, 1)),
-                                        (convpool_forward, convpool_backward, (w, b, 2))):
-            z, cache = forward(x, *args)
-            backward(z, cache, True)
+        z, cache = conv_forward(x, w, b, 1)
+        if helper is not None:
+            helper.wait()                     # its kernel is in the cache now (if it could write there)
+        conv_backward(z, cache, True)
     for use in {"maxpool", "l2pool"} & set(uses):
         out, cache = globals()[f"{use}_forward"](x, 2)
         globals()[f"{use}_backward"](out, cache)
