@@ -46,7 +46,7 @@ __all__ = ["conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward
            "l2pool_forward", "l2pool_backward", "convpool_forward", "convpool_backward",
            "dense_forward", "dense_backward", "sgd_step"]
 
-_L2_BYTES = 384 * 1024   # what one chunk's patch matrix may take: well inside a 1-2 MB L2
+_L2_BYTES = 384 * 1024   # what one chunk's patch matrix may take: well inside a 2-4 MB L2 (1 MB measured slower)
 
 
 # ----- BLAS threads ----------------------------------------------------------------------------------
