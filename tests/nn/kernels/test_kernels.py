@@ -160,6 +160,19 @@ def _close(got, want, dtype):
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * float(np.abs(want).max() or 1.0))
 
 
+def _forward_and_backward_equal(rng, dtype, case, name: str):
+    """Random x, w, b for ``case`` = (m, c, h, w, n_maps, k, stride or pool); the fused kernel
+    ``name`` ("conv" or "convpool") agrees with the reference forward and backward. Returns x, w, b."""
+    m, c, h, w_, n_maps, ksize, s_or_p = case
+    x = rng.standard_normal((m, c, h, w_)).astype(dtype)
+    w, b = rng.standard_normal((n_maps, c, ksize, ksize)).astype(dtype), rng.standard_normal(n_maps).astype(dtype)
+    z_ref, c_ref = getattr(reference, f"{name}_forward")(x, w, b, s_or_p)
+    z, cache = getattr(numba_cpu, f"{name}_forward")(x, w, b, s_or_p)
+    _close(z, z_ref, dtype)
+    _backward_equal(rng, f"{name}_backward", z, cache, c_ref, dtype)
+    return x, w, b
+
+
 def _backward_equal(rng, name: str, z, cache, c_ref, dtype) -> None:
     """The fused and the reference backward ``name`` agree on a random δ, with and without ∂C/∂x."""
     dz = rng.standard_normal(z.shape).astype(dtype)
@@ -180,27 +193,15 @@ CONV_CASES = [(1, 1, 28, 28, 20, 5, 1), (7, 20, 12, 12, 40, 5, 1), (5, 3, 11, 9,
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_fused_conv_equals_reference(rng, dtype, case):
-    m, c, h, w_, n_maps, ksize, stride = case
-    x = rng.standard_normal((m, c, h, w_)).astype(dtype)
-    w, b = rng.standard_normal((n_maps, c, ksize, ksize)).astype(dtype), rng.standard_normal(n_maps).astype(dtype)
-    z_ref, c_ref = reference.conv_forward(x, w, b, stride)
-    z, cache = numba_cpu.conv_forward(x, w, b, stride)
-    _close(z, z_ref, dtype)
-    _backward_equal(rng, "conv_backward", z, cache, c_ref, dtype)
+    _forward_and_backward_equal(rng, dtype, case, "conv")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", [(1, 1, 28, 28, 20, 5, 2), (7, 20, 12, 12, 40, 5, 2), (10, 20, 12, 12, 40, 5, 2),
                                   (4, 3, 11, 8, 5, 3, 3), (3, 2, 9, 9, 4, 2, 2), (1, 1, 4, 4, 1, 1, 4)])
 def test_fused_convpool_equals_reference(rng, dtype, case):
-    m, c, h, w_, n_maps, ksize, p = case
-    x = rng.standard_normal((m, c, h, w_)).astype(dtype)
-    w, b = rng.standard_normal((n_maps, c, ksize, ksize)).astype(dtype), rng.standard_normal(n_maps).astype(dtype)
-    z_ref, c_ref = reference.convpool_forward(x, w, b, p)
-    z, cache = numba_cpu.convpool_forward(x, w, b, p)
-    _close(z, z_ref, dtype)
-    assert numba_cpu.convpool_forward(x, w, b, p, train=False)[1] is None
-    _backward_equal(rng, "convpool_backward", z, cache, c_ref, dtype)
+    x, w, b = _forward_and_backward_equal(rng, dtype, case, "convpool")
+    assert numba_cpu.convpool_forward(x, w, b, case[-1], train=False)[1] is None   # inference: no cache
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
