@@ -8,7 +8,8 @@ from scratch on NumPy.
     net.accuracy(test)
 """
 from . import backend, data, nn, train
-from .errors import DataFormatError, DataNotFoundError, ModelFileError, NNDLError, ShapeError, TrainingDivergedError
+from .errors import (DataFormatError, DataNotFoundError, ModelFileError, NNDLError, NonFiniteOutputError, ShapeError,
+                     TrainingDivergedError)
 from .models.io import load, save
 from .nn import RNN, Conv2D, ConvPool, Dense, Dropout, Flatten, L2Pool, MaxPool, Network
 from .train import (SGD, Adam, Checkpoint, EarlyStopping, History, MetricsLog, Momentum, Nesterov, PlateauSchedule,
@@ -18,5 +19,6 @@ __version__ = "0.1.0"
 
 __all__ = ["Adam", "Checkpoint", "Conv2D", "ConvPool", "L2Pool", "MaxPool", "RNN", "DataFormatError", "DataNotFoundError", "Dense", "Dropout", "EarlyStopping",
            "Flatten", "History", "MetricsLog", "ModelFileError", "Momentum", "NNDLError", "Nesterov", "Network",
+           "NonFiniteOutputError",
            "PlateauSchedule", "RMSProp", "SGD", "ShapeError", "TrainingDivergedError", "backend", "data", "load",
            "nn", "save", "train"]

@@ -21,5 +21,9 @@ class ShapeError(NNDLError, ValueError):
     """An array arrived with a shape the layer or network does not accept."""
 
 
+class NonFiniteOutputError(NNDLError, FloatingPointError):
+    """A network's outputs are NaN or infinite (its weights or its input are far out of range)."""
+
+
 class TrainingDivergedError(NNDLError, FloatingPointError):
     """The cost became NaN or infinite during training."""

@@ -46,6 +46,7 @@ def test_bad_flags_give_one_line_errors(argv, message, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--sizes", "784,0,10", "--epochs", "1"], "positive"),
+    (["train", "--sizes", "784,10,99999999999", "--epochs", "1"], "more than nndl's limit"),
     (["train", "--sizes", "700,10", "--epochs", "1"], "(m, 700)"),
     (["train", "--recipe", "ch9-magic"], "unknown recipe 'ch9-magic'"),
     (["evaluate", "no-such-model.npz"], "no model file"),

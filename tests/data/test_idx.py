@@ -177,3 +177,26 @@ def test_lying_header_fails_fast_without_allocating(tmp_path, compressed, claime
     assert time.perf_counter() - t0 < 2.0
     assert peak < 4 * 2**20, f"peak allocation {peak} bytes: the claimed size must never be allocated"
     assert "truncated" in msg and str(claimed) in msg
+
+
+def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
+    """A SIGKILL mid-write leaves atomic_output's temporary file behind; the next write to the
+    same path removes those of dead processes, never a live writer's."""
+    import subprocess
+    import sys
+
+    from nndl.data.idx import atomic_output
+
+    target = tmp_path / "checkpoint.npz"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".checkpoint.npz.{dead}.abc123.part"
+    stale.write_bytes(b"x" * 1000)
+    live = tmp_path / f".checkpoint.npz.{os.getpid()}.def456.part"    # this process: alive
+    live.write_bytes(b"y")
+    other = tmp_path / ".other.npz.1.aaa.part"                         # another file's: untouched
+    other.write_bytes(b"z")
+    with atomic_output(target) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert not stale.exists() and live.exists() and other.exists()

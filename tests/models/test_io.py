@@ -156,3 +156,90 @@ def test_missing_array_is_refused(net, tmp_path):
     _rewrite(path, members)
     with pytest.raises(nndl.ModelFileError, match="missing the array 'layer2/w'"):
         nndl.load(str(path))
+
+
+# ----- hostile files (issue 15): refused before they cost memory ---------------------------------------
+def _peak_mib(fn):
+    """(result or exception, peak MiB of Python allocations) of fn()."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        outcome = None
+    except Exception as exc:  # noqa: BLE001 - the test inspects it
+        outcome = exc
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return outcome, peak
+
+
+def test_deeply_nested_architecture_is_refused_not_a_recursion_error(net, tmp_path):
+    path = tmp_path / "net.npz"
+    net.save(str(path))
+    members = _members(path)
+    members[META_KEY + ".npy"] = _npy(np.frombuffer(b"[" * 5000 + b"]" * 5000, dtype=np.uint8))
+    _rewrite(path, members)
+    with pytest.raises(nndl.ModelFileError, match="nested too deeply"):
+        nndl.load(str(path))
+
+
+def test_a_huge_declared_layer_is_refused_before_anything_is_allocated(net, tmp_path):
+    """Dense(784, 300000) declared over the 1.7 kB of arrays of a tiny net: refused at once (before
+    this fix: 2.8 GB and 11 s of random initialisation, then "missing array")."""
+    path = tmp_path / "net.npz"
+    net.save(str(path))
+    members = _members(path)
+    meta = json.loads(np.load(io.BytesIO(members[META_KEY + ".npy"])).tobytes())
+    meta["network"]["layers"][0]["n_out"] = 300_000
+    meta["network"]["layers"][2]["n_in"] = 300_000
+    members[META_KEY + ".npy"] = _npy(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    _rewrite(path, members)
+    outcome, peak = _peak_mib(lambda: nndl.load(str(path)))
+    assert isinstance(outcome, nndl.ModelFileError) and "expected about" in str(outcome)
+    assert peak < 50, f"{peak:.0f} MiB allocated before the refusal"
+    meta["network"]["layers"][0]["n_out"] = 99_999_999_999      # past the parameter limit
+    members[META_KEY + ".npy"] = _npy(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    _rewrite(path, members)
+    with pytest.raises(nndl.ModelFileError, match="more than nndl's limit"):
+        nndl.load(str(path))
+
+
+def test_a_member_that_inflates_past_its_declared_size_is_read_no_further(net, tmp_path):
+    """A zip member whose deflate stream holds 64 MB while its headers declare its real size: the
+    reader stops at the declared size (before: the whole stream was inflated, then the CRC failed)."""
+    import struct
+
+    path = tmp_path / "net.npz"
+    net.save(str(path))
+    members = _members(path)
+    name = "layer0/w.npy"
+    declared = len(members[name])
+    members[name] = members[name] + b"\0" * (64 << 20)           # compresses to ~64 kB
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key, data in members.items():
+            zf.writestr(key, data)
+    blob = bytearray(path.read_bytes())
+    big = len(members[name])
+    for sig, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):   # local header, central directory
+        start = 0
+        while (start := blob.find(sig, start)) >= 0:
+            if struct.unpack_from("<I", blob, start + offset)[0] == big:
+                struct.pack_into("<I", blob, start + offset, declared)
+            start += 4
+    path.write_bytes(bytes(blob))
+    outcome, peak = _peak_mib(lambda: nndl.load(str(path)))
+    assert isinstance(outcome, nndl.ModelFileError)
+    assert peak < 16, f"{peak:.0f} MiB allocated reading a member declared as {declared} bytes"
+
+
+def test_finite_but_huge_weights_are_refused_and_never_give_nan_probabilities(net, tmp_path):
+    path = tmp_path / "net.npz"
+    w = net.layers[2].w.value
+    w[:, 0] = 3e38                                   # each finite; their sum overflows to inf, softmax to NaN
+    net.save(str(path))
+    with pytest.raises(nndl.ModelFileError, match="magnitude 3e\\+38"):
+        nndl.load(str(path))
+    x = np.ones((1, 784), np.float32)
+    with pytest.raises(nndl.NonFiniteOutputError, match="NaN or infinite"), np.errstate(over="ignore", invalid="ignore"):
+        net.predict_proba(x)                         # built in memory, not loaded: the output check

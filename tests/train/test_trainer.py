@@ -165,3 +165,16 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
                     monitor_evaluation_cost=True, checkpoint=str(ck), callbacks=[Blowup()])
     saved = nndl.load(str(ck / "checkpoint.npz"))  # loads: every array finite
     assert saved.accuracy(test) > 0.5
+
+
+def test_divergence_in_the_first_epoch_names_no_checkpoint_that_was_never_written(tmp_path, mnist_small):
+    training, _, test = mnist_small
+    net = nndl.Network.from_sizes([784, 30, 10], activation="relu", output_activation="identity",
+                                  cost="quadratic", seed=0)
+    ck = tmp_path / "ck"
+    with pytest.raises(nndl.TrainingDivergedError) as info:
+        with np.errstate(all="ignore"):
+            net.fit(training, epochs=2, mini_batch_size=10, eta=100.0, evaluation_data=test,
+                    monitor_evaluation_cost=True, checkpoint=str(ck))
+    assert "epoch 0" in str(info.value) and "checkpoint" not in str(info.value)
+    assert not (ck / "checkpoint.npz").exists()

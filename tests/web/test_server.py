@@ -244,3 +244,24 @@ def test_single_digit_latency(net, digit_png):
         predict_payload(net, digit_png)
         times.append(time.perf_counter() - t)
     assert statistics.median(times) < 0.010
+
+
+def test_deeply_nested_json_is_a_400_and_the_connection_keeps_working(safe_client, digit_png):
+    for path in ("/api/predict", "/api/read"):
+        response = safe_client.post(path, content=b"[" * 2000 + b"]" * 2000,
+                                    headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "BadRequest" and "nested too deeply" in response.json()["detail"]
+    again = safe_client.post("/api/predict", content=digit_png, headers={"Content-Type": "image/png"})
+    assert again.status_code == 200
+
+
+def test_a_network_with_non_finite_outputs_gets_a_json_error_not_a_crash(digit_png):
+    bad = digit_model()
+    w = bad.layers[-1].w.value
+    w[:50, 0], w[50:, 0] = 3e38, -3e38                   # finite weights whose sum is inf - inf = NaN
+    client = TestClient(create_app(bad, model_name="bad"), raise_server_exceptions=False)
+    with np.errstate(over="ignore", invalid="ignore"):
+        response = client.post("/api/predict", content=digit_png, headers={"Content-Type": "image/png"})
+    assert response.status_code == 500
+    assert response.json()["error"] == "NonFiniteOutputError"

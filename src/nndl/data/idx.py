@@ -178,16 +178,40 @@ def _as_ubyte(a: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
+def _remove_stale_parts(path: Path) -> None:
+    """Delete ``atomic_output``'s temporary files for ``path`` whose writer process is gone."""
+    import glob
+
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        pid = part.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                part.unlink()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:       # someone else's process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
     """A binary file that appears at ``path`` only if the ``with`` block finishes.
 
     Writes go to a hidden temporary file in the same folder (so the final ``os.replace`` is atomic);
-    on any exception the temporary file is removed and ``path`` is left as it was.
+    on any exception the temporary file is removed and ``path`` is left as it was. The temporary
+    file's name holds the writer's process id, so that the temporary files of writers killed
+    mid-write (SIGKILL leaves them behind) are removed by the next write to ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    _remove_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "w+b") as f:
             yield f

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import safejson
 from ..backend import to_numpy
 from ..errors import ModelFileError
 
@@ -74,7 +75,7 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict]:
         raise ModelFileError(f"{path}: the architecture record is implausibly large")
     try:
         blob = _read_member(zf, META_KEY, path)
-        meta = json.loads(blob.tobytes().decode("utf-8"))
+        meta = safejson.loads(blob.tobytes().decode("utf-8"), "the architecture record")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: the architecture record is damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
@@ -94,9 +95,27 @@ def _read_member(zf: zipfile.ZipFile, key: str, path: str, expected_bytes: int |
         raise ModelFileError(f"{path}: array {key!r} holds {info.file_size} bytes, expected about {expected_bytes}")
     try:
         with zf.open(name) as f:
-            return np.lib.format.read_array(io.BytesIO(f.read()), allow_pickle=False)
+            return np.lib.format.read_array(io.BytesIO(_read_bounded(f, info.file_size)), allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{path}: array {key!r} is damaged or not a plain numeric array ({exc})") from None
+
+
+def _read_bounded(f, size: int) -> bytes:
+    """At most ``size`` bytes of an archive member, in 1 MB steps: ``read()`` alone would let a
+    stream that inflates past its declared size grow in memory before its CRC check fails."""
+    chunks, left = [], size
+    while left > 0:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# A trained network's weights are of order 1-100; far larger finite ones overflow to inf and NaN in
+# the forward pass (a 3e38 weight made predict print NaN probabilities and serve answer 500).
+MAX_ABS_PARAM = 1e6
 
 
 def _read_param(zf, key: str, shape: tuple[int, ...], dtype: np.dtype, path: str) -> np.ndarray:
@@ -107,13 +126,27 @@ def _read_param(zf, key: str, shape: tuple[int, ...], dtype: np.dtype, path: str
         raise ModelFileError(f"{path}: array {key!r} has dtype {arr.dtype}, expected floating point")
     if not np.isfinite(arr).all():
         raise ModelFileError(f"{path}: array {key!r} contains NaN or infinite values")
+    if arr.size and float(np.abs(arr).max()) > MAX_ABS_PARAM:
+        raise ModelFileError(f"{path}: array {key!r} holds a value of magnitude {float(np.abs(arr).max()):.3g}, "
+                             f"far beyond any trained network's (limit {MAX_ABS_PARAM:g}): the file is damaged")
     return arr
 
 
-def network_from_config(config: dict, path: str = "<config>", *, seed: int | None = 0):
-    """Build an (untrained) Network from ``Network.config()``, initialised with ``seed``."""
-    from ..nn import LAYER_TYPES, Network
+def network_from_config(config: dict, path: str = "<config>", *, seed: int | None = 0,
+                        placeholders: bool = False):
+    """Build an (untrained) Network from ``Network.config()``, initialised with ``seed``; with
+    ``placeholders``, its parameters are memory-free placeholders of the right shapes (to be
+    replaced by a file's arrays)."""
+    from contextlib import nullcontext
 
+    from ..nn import LAYER_TYPES, Network
+    from ..nn.init import shapes_only
+
+    with shapes_only() if placeholders else nullcontext():
+        return _network_from_config(config, path, seed, LAYER_TYPES, Network)
+
+
+def _network_from_config(config: dict, path: str, seed, LAYER_TYPES, Network):
     try:
         layers = []
         for spec in config["layers"]:
@@ -135,7 +168,7 @@ def network_from_config(config: dict, path: str = "<config>", *, seed: int | Non
 
 
 def _load_network(zf: zipfile.ZipFile, meta: dict, path: str):
-    net = network_from_config(meta.get("network") or {}, path)
+    net = network_from_config(meta.get("network") or {}, path, placeholders=True)   # nothing allocated yet
     for i, layer in enumerate(net.layers):
         for p in layer.params:
             p.value = _read_param(zf, _param_key(i, p.name), p.shape, net.dtype, path).astype(net.dtype)

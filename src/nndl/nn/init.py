@@ -10,7 +10,39 @@
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
 import numpy as np
+
+# The most numbers one parameter array may hold (1 GiB of float32): a typo in a layer size, or a
+# model file that declares a huge layer, gets a clear error instead of a MemoryError or a swap storm.
+MAX_PARAMS = 2 ** 28
+_shapes_only = False
+
+
+@contextmanager
+def shapes_only() -> Iterator[None]:
+    """Build layers with placeholder parameters (read-only zero-stride views: no memory, no random
+    draws). Loading a model file builds its architecture this way, then checks each declared shape
+    against the file's arrays before reading any."""
+    global _shapes_only
+    before, _shapes_only = _shapes_only, True
+    try:
+        yield
+    finally:
+        _shapes_only = before
+
+
+def new_param(shape: tuple[int, ...], dtype, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """``draw()`` (an array of ``shape``), after checking its size; a placeholder in ``shapes_only``."""
+    n = int(np.prod(shape, dtype=object))
+    if n > MAX_PARAMS:
+        raise ValueError(f"a parameter array of shape {tuple(shape)} would hold {n:,} numbers, more than nndl's "
+                         f"limit of {MAX_PARAMS:,}: check the layer sizes")
+    if _shapes_only:
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    return draw().astype(dtype, copy=False)
 
 
 def _weight_std(name: str, fan_in: int, fan_out: int) -> float:
@@ -43,9 +75,9 @@ def init_params(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw (w, b) for one layer with the named scheme, as NumPy arrays of ``dtype``."""
     std = _weight_std(name, fan_in, fan_out)
-    w = rng.standard_normal(weight_shape) * std
+    w = new_param(weight_shape, dtype, lambda: rng.standard_normal(weight_shape) * std)
     if name in ("default", "large"):
-        b = rng.standard_normal(bias_shape)
+        b = new_param(bias_shape, dtype, lambda: rng.standard_normal(bias_shape))
     else:
-        b = np.zeros(bias_shape)
-    return w.astype(dtype), b.astype(dtype)
+        b = new_param(bias_shape, dtype, lambda: np.zeros(bias_shape))
+    return w, b

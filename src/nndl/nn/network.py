@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from .. import backend
-from ..errors import ShapeError
+from ..errors import NonFiniteOutputError, ShapeError
 from .costs import Cost, get_cost
 from .init import NETWORK_INITS
 from .layers import Dense, Layer, Param
@@ -203,6 +203,9 @@ class Network:
     def predict_proba(self, x: Any) -> np.ndarray:
         """Class probabilities (m, n_classes): softmax outputs as they are; other outputs normalised."""
         a = backend.to_numpy(self.feedforward(x)).astype(np.float64)
+        if not np.isfinite(a).all():
+            raise NonFiniteOutputError("the network's outputs are NaN or infinite, so it has no probabilities "
+                                       "to give: its weights are far out of range (is the model file damaged?)")
         if self.output_encoding == "binary":
             codes = (np.arange(self.n_classes)[:, None] >> np.arange(a.shape[1])[None, :]) & 1
             a = np.exp((codes[None] * np.log(np.clip(a[:, None], 1e-12, 1))

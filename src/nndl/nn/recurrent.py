@@ -24,7 +24,7 @@ import numpy as np
 from ..backend import array_module
 from ..errors import ShapeError
 from .checks import positive_int
-from .init import NETWORK_INITS, init_params
+from .init import NETWORK_INITS, init_params, new_param
 from .layers import Dense, Layer, Param, register_layer
 
 RNN_INITS = ("orthogonal", *NETWORK_INITS)
@@ -94,9 +94,9 @@ class RNN(Layer):
         H = self.n_hidden
         scheme = self.init or ("orthogonal" if init in (None, "default") else init)
         if scheme == "orthogonal":
-            w_xh = (rng.standard_normal((self.n_in, H)) / np.sqrt(self.n_in)).astype(dtype)
-            w_hh = orthogonal(H, rng, dtype)
-            b = np.zeros(H, dtype)
+            w_xh = new_param((self.n_in, H), dtype, lambda: rng.standard_normal((self.n_in, H)) / np.sqrt(self.n_in))
+            w_hh = new_param((H, H), dtype, lambda: orthogonal(H, rng, dtype))
+            b = new_param((H,), dtype, lambda: np.zeros(H))
         else:
             w_xh, b = init_params(scheme, (self.n_in, H), (H,), self.n_in, H, rng, dtype)
             w_hh, _ = init_params(scheme, (H, H), (H,), H, H, rng, dtype)

@@ -8,6 +8,7 @@ run backprop and an optimiser step; then monitor, and let the callbacks act.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from typing import Any, Callable, Iterable, Sequence
 
@@ -164,7 +165,7 @@ class Trainer:
         if not bad and all(bool(np.isfinite(p.value).all()) for p in self.network.params):
             return
         what = f"the {bad[0].replace('_', ' ')} became {logs[bad[0]]}" if bad else "the weights became NaN or infinite"
-        saved = [cb.path for cb in self.callbacks if isinstance(cb, Checkpoint)]
+        saved = [cb.path for cb in self.callbacks if isinstance(cb, Checkpoint) and os.path.exists(cb.path)]
         kept = f"; the last good checkpoint is {saved[0]}" if saved else ""
         raise TrainingDivergedError(
             f"training diverged at epoch {epoch}: {what}. The learning rate eta={self.optimizer.eta:g} "

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import safejson
+from ..errors import NonFiniteOutputError
 from ..backend import to_numpy
 from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
                            to_png)
@@ -78,7 +80,10 @@ def predict_payload(network, data: bytes, *, activations: bool = False, max_side
         x = preprocess(data, max_side=max_side, formats=FORMATS)  # (784,)
     except (NoDigitError, ImageTooLargeError, ImageFormatError) as exc:
         raise _image_errors(exc) from None
-    proba = network.predict_proba(x)[0]  # (n_classes,)
+    try:
+        proba = network.predict_proba(x)[0]  # (n_classes,)
+    except NonFiniteOutputError as exc:
+        raise APIError(500, "NonFiniteOutputError", str(exc)) from None
     out = {"digit": int(proba.argmax()), "probabilities": [float(p) for p in proba],
            "preprocessed": base64.b64encode(to_png(x)).decode("ascii")}
     if activations:
@@ -172,7 +177,7 @@ async def image_from_request(request) -> bytes:
         return data
     if media == "application/json":
         try:
-            payload = json.loads(await request.body())
+            payload = safejson.loads(await request.body(), "the JSON body")
         except (ValueError, UnicodeDecodeError) as exc:
             raise APIError(400, "BadRequest", f"the JSON body could not be parsed ({exc})") from None
         if not isinstance(payload, dict) or "image" not in payload:
