@@ -176,7 +176,8 @@ def test_lying_header_fails_fast_without_allocating(tmp_path, compressed, claime
         tracemalloc.stop()
     assert time.perf_counter() - t0 < 2.0
     assert peak < 4 * 2**20, f"peak allocation {peak} bytes: the claimed size must never be allocated"
-    assert "truncated" in msg and str(claimed) in msg
+    assert str(claimed) in msg
+    assert any(reason in msg for reason in ("truncated", "more than nndl's limit", "gzip stream holds"))
 
 
 def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
@@ -200,3 +201,30 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
         f.write(b"new")
     assert target.read_bytes() == b"new"
     assert not stale.exists() and live.exists() and other.exists()
+
+
+def test_a_gzip_bomb_with_a_lying_header_is_refused_before_it_is_inflated(tmp_path):
+    """A .gz of 200 MB of zeros (about 200 kB on disk) behind a header that claims 784 MB: refused
+    from the gzip trailer's recorded size, before reading (before: memory followed the stream)."""
+    import gzip
+    import struct
+    import tracemalloc
+
+    from nndl.data.idx import read_idx
+
+    path = tmp_path / "bomb-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(struct.pack(">IIII", 0x803, 1_000_000, 28, 28))
+        zeros = bytes(1 << 20)
+        for _ in range(200):
+            f.write(zeros)
+    tracemalloc.start()
+    with pytest.raises(DataFormatError, match="gzip stream holds"):
+        read_idx(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak >> 20} MiB read"
+    huge = tmp_path / "huge-images-idx3-ubyte.gz"                  # a claim past the limit itself
+    huge.write_bytes(gzip.compress(struct.pack(">IIII", 0x803, 10**9, 28, 28)))
+    with pytest.raises(DataFormatError, match="more than nndl's limit"):
+        read_idx(huge)

@@ -33,6 +33,9 @@ MAGIC_IMAGES = 0x00000803  # 2051: n x rows x cols
 MAGIC_LABELS = 0x00000801  # 2049: n
 _TYPE_NAMES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 _CHUNK = 1 << 20  # gzip payloads are read 1 MiB at a time, so a lying header costs nothing
+# The largest payload nndl reads (the book's 250,000 expanded images are 196 MB): a header that
+# claims more is refused before anything is read.
+MAX_IDX_BYTES = 1 << 30
 
 
 def read_idx(path: PathLike, *, ndim: int | None = None) -> np.ndarray:
@@ -44,7 +47,7 @@ def read_idx(path: PathLike, *, ndim: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     with _open_idx(path) as (f, file_size):
-        return _read_stream(f, path, ndim, file_size)
+        return _read_stream(f, path, ndim, file_size, None if file_size is not None else _gzip_isize(path))
 
 
 def idx_shape(path: PathLike) -> tuple[int, ...]:
@@ -52,6 +55,16 @@ def idx_shape(path: PathLike) -> tuple[int, ...]:
     path = Path(path)
     with _open_idx(path) as (f, _):
         return _read_header(f, path)
+
+
+def _gzip_isize(path: Path) -> int | None:
+    """The uncompressed size mod 2**32 that a gzip file's trailer records (its last 4 bytes)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 18:                 # shorter than a gzip header and trailer: let gzip complain
+            return None
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
 
 
 @contextlib.contextmanager
@@ -70,7 +83,8 @@ def _open_idx(path: Path) -> Iterator[tuple[IO[bytes], int | None]]:
         raise DataFormatError(f"{path}: damaged gzip stream ({exc}); download the file again") from exc
 
 
-def _read_stream(f: IO[bytes], path: Path, ndim: int | None, file_size: int | None) -> np.ndarray:
+def _read_stream(f: IO[bytes], path: Path, ndim: int | None, file_size: int | None,
+                 gzip_size: int | None = None) -> np.ndarray:
     shape = _read_header(f, path)
     if ndim is not None and len(shape) != ndim:
         raise DataFormatError(
@@ -79,6 +93,14 @@ def _read_stream(f: IO[bytes], path: Path, ndim: int | None, file_size: int | No
         )
     claimed = int(np.prod(shape, dtype=object))  # Python ints: no overflow for absurd headers
     header_len = 4 + 4 * len(shape)
+    if claimed > MAX_IDX_BYTES:
+        raise DataFormatError(f"{path}: header claims shape {shape} = {claimed:,} bytes of data, more than nndl's "
+                              f"limit of {MAX_IDX_BYTES:,}; the file is damaged or not an MNIST-style file")
+    if file_size is None and gzip_size is not None and gzip_size != (header_len + claimed) % 2**32:
+        # The gzip trailer records the uncompressed size (mod 4 GiB): a header that disagrees with it
+        # is lying, and is refused before the stream is inflated.
+        raise DataFormatError(f"{path}: header claims shape {shape} = {claimed:,} bytes of data, but the gzip "
+                              f"stream holds {gzip_size:,} bytes (mod 4 GiB) in all; the file is damaged")
     if file_size is not None:
         # Raw file: the size on disk settles it before anything is allocated.
         _check_length(path, file_size - header_len, claimed, shape)
