@@ -191,3 +191,16 @@ def test_reused_work_arrays_never_leak_into_results(rng, make, kernels_name):
     np.testing.assert_array_equal(layer.backward(g), kept_dx)
     for p, want in zip(layer.params, grads1):
         np.testing.assert_array_equal(p.grad, want)
+
+
+def test_a_trained_conv_net_can_be_copied_and_pickled(rng, kernels_name):
+    """Layers remember which kernels ran their forward pass by name, so a network stays picklable
+    (executors send networks to other processes) after training steps on either path."""
+    import copy
+    import pickle
+
+    net = nndl.Network([ConvPool(3, 3, input_shape=(1, 8, 8)), MaxPool(1), nndl.Dense(27, 2)], seed=0)
+    x = rng.random((4, 64)).astype(np.float32)
+    net.fit((x, np.array([0, 1, 0, 1])), epochs=1, mini_batch_size=2, eta=0.1, monitor_evaluation_accuracy=False)
+    for again in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        np.testing.assert_array_equal(again.feedforward(x), net.feedforward(x))

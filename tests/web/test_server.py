@@ -3,6 +3,7 @@ the answers, the schema, and every kind of bad input answered with a clear 4xx, 
 from __future__ import annotations
 
 import base64
+import copy
 import io
 import statistics
 import time
@@ -257,7 +258,7 @@ def test_deeply_nested_json_is_a_400_and_the_connection_keeps_working(safe_clien
 
 
 def test_a_network_with_non_finite_outputs_gets_a_json_error_not_a_crash(digit_png):
-    bad = digit_model()
+    bad = copy.deepcopy(digit_model())                   # the shared model stays as it is
     w = bad.layers[-1].w.value
     w[:50, 0], w[50:, 0] = 3e38, -3e38                   # finite weights whose sum is inf - inf = NaN
     client = TestClient(create_app(bad, model_name="bad"), raise_server_exceptions=False)

@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--blas-threads", type=positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1: one digit is a tiny matrix product)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name the server answers to besides its address's (repeatable); others get 400")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/{processes} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     options = dict(host=args.host, port=args.port, model_name=model_label(args.model),
-                   blas_threads=args.blas_threads, log_level=args.log_level)
+                   blas_threads=args.blas_threads, log_level=args.log_level, allowed_hosts=tuple(args.allowed_host))
     if args.workers > 1:
         run_workers(args.model, args.workers, **options)  # each worker loads the model from the file
     else:

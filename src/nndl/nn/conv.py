@@ -121,8 +121,8 @@ class Conv2D(_KernelLayer):
         self._check_built()
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)        # (m, c, h, w)
-        self._kernels = kernels.for_array(x)
-        z, cache = self._kernels.conv_forward(x, self.w.value, self.b.value, self.stride)  # (m, n_maps, ho, wo)
+        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
+        z, cache = kernels.by_name(self._kernels).conv_forward(x, self.w.value, self.b.value, self.stride)
         a = self.activation.fn(z)                                  # elementwise: keeps the layout
         if train:
             self.cache, self.z, self.a = cache, z, a
@@ -130,7 +130,8 @@ class Conv2D(_KernelLayer):
 
     def backward(self, grad_a):
         delta = self._delta(grad_a)                                # (m, n_maps, ho, wo)
-        dx, self.w.grad, self.b.grad = self._kernels.conv_backward(delta, self.cache, self.needs_input_grad)
+        backward = kernels.by_name(self._kernels).conv_backward
+        dx, self.w.grad, self.b.grad = backward(delta, self.cache, self.needs_input_grad)
         if dx is None:
             return None
         return dx.reshape(self.in_shape)
@@ -169,14 +170,15 @@ class _Pool(Layer):
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)
-        self._kernels = kernels.for_array(x)
-        out, cache = getattr(self._kernels, f"{self.kernel}_forward")(x, self.p)
+        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
+        out, cache = getattr(kernels.by_name(self._kernels), f"{self.kernel}_forward")(x, self.p)
         if train:
             self.cache = cache
         return out
 
     def backward(self, grad_a):
-        return getattr(self._kernels, f"{self.kernel}_backward")(grad_a, self.cache).reshape(self.in_shape)
+        backward = getattr(kernels.by_name(self._kernels), f"{self.kernel}_backward")
+        return backward(grad_a, self.cache).reshape(self.in_shape)
 
     def macs_per_sample(self) -> int:
         return int(np.prod(self.input_shape)) if self.input_shape else 0
@@ -235,8 +237,9 @@ class ConvPool(_KernelLayer):
             raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)              # (m, c, h, w)
-        self._kernels = kernels.for_array(x)
-        z, cache = self._kernels.convpool_forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
+        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
+        forward = kernels.by_name(self._kernels).convpool_forward
+        z, cache = forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
         a = self.activation.fn(z)                                  # σ on the pooled units only
         if train:
             self.cache, self.z, self.a = cache, z, a
@@ -244,7 +247,8 @@ class ConvPool(_KernelLayer):
 
     def backward(self, grad_a):
         delta = self._delta(grad_a)                                # δ at the pooled units (m, n_maps, ho, wo)
-        dx, self.w.grad, self.b.grad = self._kernels.convpool_backward(delta, self.cache, self.needs_input_grad)
+        backward = kernels.by_name(self._kernels).convpool_backward
+        dx, self.w.grad, self.b.grad = backward(delta, self.cache, self.needs_input_grad)
         return None if dx is None else dx.reshape(self.in_shape)
 
     def macs_per_sample(self) -> int:

@@ -109,8 +109,9 @@ class Dense(Layer):
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
         a_in = as_samples(a_in, (self.n_in,), self)    # images are flattened per sample
-        self._kernels = kernels.for_array(a_in)
-        z, a = self._kernels.dense_forward(a_in, self.w.value, self.b.value, self.activation)  # z = a·w + b, σ(z)
+        self._kernels = kernels.for_array(a_in).NAME  # its name: layers stay picklable
+        forward = kernels.by_name(self._kernels).dense_forward
+        z, a = forward(a_in, self.w.value, self.b.value, self.activation)  # z = a·w + b, σ(z)
         if train:
             self.a_in, self.z, self.a = a_in, z, a
         return a
@@ -121,8 +122,8 @@ class Dense(Layer):
     def backward_delta(self, delta):
         """Given δ = ∂C/∂z of shape (m, n_out): fill the gradients, return ∂C/∂a_in."""
         # BP4 ∂C/∂w = a_inᵀδ, BP3 ∂C/∂b = Σ δ, and BP2's wᵀδ for the layer below
-        self.w.grad, self.b.grad, grad_in = self._kernels.dense_backward(delta, self.a_in, self.w.value,
-                                                                         self.needs_input_grad)
+        backward = kernels.by_name(self._kernels).dense_backward
+        self.w.grad, self.b.grad, grad_in = backward(delta, self.a_in, self.w.value, self.needs_input_grad)
         return None if grad_in is None else grad_in.reshape(self.in_shape)
 
     def config(self):

@@ -38,6 +38,7 @@ import numpy as np
 
 from .. import safejson
 from ..errors import NonFiniteOutputError
+from .security import SecurityMiddleware, allowed_hosts_for
 from ..backend import to_numpy
 from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
                            to_png)
@@ -245,8 +246,10 @@ IMAGE_BODY = {"requestBody": {"required": True, "description": "the image, in on
 }}}
 
 
-def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, max_side: int = MAX_SIDE):
-    """The FastAPI application serving ``model`` (a loaded ``nndl.Network``)."""
+def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, max_side: int = MAX_SIDE,
+               allowed_hosts: list[str] | None = None):
+    """The FastAPI application serving ``model`` (a loaded ``nndl.Network``). ``allowed_hosts``:
+    the Host names it answers to (None: any; ``nndl serve`` passes the names of its address)."""
     fastapi = _web_modules()
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
@@ -290,6 +293,7 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     app = fastapi.FastAPI(title="nndl", version="1", description="Read handwritten digits with a network "
                           "from Neural Networks and Deep Learning.")
     app.add_middleware(BodyLimit, max_body=max_body)
+    app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts)     # outermost: runs first
     summary = model_summary(model, model_name)
 
     @app.exception_handler(APIError)
@@ -339,16 +343,18 @@ def _limit_blas(blas_threads: int) -> None:
 
 
 def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
-               blas_threads: int = 1, log_level: str = "warning") -> None:
-    """Serve ``create_app(model)`` with uvicorn (one process) until interrupted."""
+               blas_threads: int = 1, log_level: str = "warning", allowed_hosts: tuple[str, ...] = ()) -> None:
+    """Serve ``create_app(model)`` with uvicorn (one process) until interrupted; it answers to the
+    names of ``host`` and ``allowed_hosts``."""
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
-    app = create_app(model, model_name=model_name)
+    app = create_app(model, model_name=model_name, allowed_hosts=allowed_hosts_for(host, allowed_hosts))
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
 def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1", port: int = 8000,
-                model_name: str = "model", blas_threads: int = 1, log_level: str = "warning") -> None:
+                model_name: str = "model", blas_threads: int = 1, log_level: str = "warning",
+                allowed_hosts: tuple[str, ...] = ()) -> None:
     """Serve the model saved at ``model_path`` (None: the bundled one) from ``workers`` processes.
 
     Each worker loads the model and runs its own uvicorn server on its own listening socket, all
@@ -389,7 +395,8 @@ def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1"
         # "spawn": each worker starts a fresh interpreter and loads the model itself (a fork of a
         # process holding BLAS threads is unsafe).
         context = multiprocessing.get_context("spawn")
-        procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level),
+        hosts = allowed_hosts_for(host, allowed_hosts)
+        procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level, hosts),
                                  name=f"nndl-serve-{i}") for i, sock in enumerate(sockets)]
         for p in procs:
             p.start()
@@ -414,11 +421,12 @@ def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _worker(sock, model_path: str | None, model_name: str, blas_threads: int, log_level: str) -> None:
+def _worker(sock, model_path: str | None, model_name: str, blas_threads: int, log_level: str,
+            allowed_hosts: list[str] | None = None) -> None:
     """One server process of ``run_workers``: load the model, serve on the socket it was given."""
     from ..models.default import load_model
 
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
-    app = create_app(load_model(model_path), model_name=model_name)
+    app = create_app(load_model(model_path), model_name=model_name, allowed_hosts=allowed_hosts)
     uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)).run(sockets=[sock])

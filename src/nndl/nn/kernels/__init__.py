@@ -69,6 +69,14 @@ def module() -> ModuleType:
     return _module
 
 
+def by_name(name: str) -> ModuleType:
+    """The kernel module called ``name`` ("numba" or "numpy"), as its ``NAME`` says."""
+    if name == "numba":
+        from . import numba_cpu
+        return numba_cpu
+    return reference
+
+
 def for_array(x) -> ModuleType:
     """The kernels for ``x``: the chosen ones for NumPy arrays, the reference for CuPy arrays."""
     if not isinstance(x, np.ndarray):

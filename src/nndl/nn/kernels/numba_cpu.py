@@ -42,6 +42,8 @@ from . import reference
 from .reference import (channels_first, check_conv_shapes, check_convpool_shapes, check_pool_shape,
                         conv_output_size)
 
+NAME = "numba"
+
 __all__ = ["conv_forward", "conv_backward", "maxpool_forward", "maxpool_backward",
            "l2pool_forward", "l2pool_backward", "convpool_forward", "convpool_backward",
            "dense_forward", "dense_backward", "sgd_step"]

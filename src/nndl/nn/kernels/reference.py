@@ -39,10 +39,13 @@ import numpy as np
 from ...backend import array_module
 from ...errors import ShapeError
 
+NAME = "numpy"
+
 __all__ = [
     "conv_forward", "conv_backward", "conv_output_size", "convpool_forward", "convpool_backward",
     "maxpool_forward", "maxpool_backward", "l2pool_forward", "l2pool_backward",
-    "dense_forward", "dense_backward", "sgd_step", "channels_first", "channels_last", "check_conv_shapes", "check_convpool_shapes", "check_pool_shape",
+    "dense_forward", "dense_backward", "sgd_step", "channels_first", "channels_last", "check_conv_shapes",
+    "check_convpool_shapes", "check_pool_shape",
 ]
 
 
