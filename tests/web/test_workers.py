@@ -91,3 +91,41 @@ def test_a_port_in_use_is_refused(tmp_path, capsys):
         port = taken.getsockname()[1]
         assert serve.main(["--model", str(tmp_path / "net.npz"), "--port", str(port), "--workers", "2"]) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stalled_clients_are_dropped_and_the_server_keeps_answering(tmp_path, workers):
+    """Sockets that connect and send nothing, half a header, or half a body are closed after
+    --request-timeout (before: all five were still open after 190 s); the server still answers."""
+    net = digit_model()
+    net.save(tmp_path / "net.npz")
+    port = free_port()
+    with open(tmp_path / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--model", str(tmp_path / "net.npz"),
+                                 "--port", str(port), "--workers", workers, "--request-timeout", "1"],
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_server(f"http://127.0.0.1:{port}", proc, tmp_path / "server.log")
+        partial = [b"", b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                   b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
+                   b"Content-Length: 5000\r\n\r\n\x89PNG", b"GET /api/health HTTP/1.1\r\nHo"]
+        stalled = []
+        for data in partial * 5:                                    # 20 stalled clients at once
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(data)
+            stalled.append(sock)
+        start = time.monotonic()
+        for sock in stalled:
+            try:
+                assert sock.recv(1024) == b""                       # closed by the server
+            except ConnectionResetError:
+                pass
+            sock.close()
+        assert time.monotonic() - start < 8
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/api/health")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

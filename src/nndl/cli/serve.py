@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_kernels_flag, positive_int
+from .common import add_kernels_flag, positive_float, positive_int
 
 
 def register(subparsers) -> None:
@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a host name the server answers to besides its address's (repeatable); others get 400")
+    p.add_argument("--request-timeout", type=positive_float, default=20.0, metavar="S",
+                   help="seconds a client has to send a whole request before it is dropped (default 20)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/{processes} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)
     options = dict(host=args.host, port=args.port, model_name=model_label(args.model),
-                   blas_threads=args.blas_threads, log_level=args.log_level, allowed_hosts=tuple(args.allowed_host))
+                   blas_threads=args.blas_threads, log_level=args.log_level, allowed_hosts=tuple(args.allowed_host),
+                   request_timeout=args.request_timeout)
     if args.workers > 1:
         run_workers(args.model, args.workers, **options)  # each worker loads the model from the file
     else:

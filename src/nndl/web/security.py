@@ -6,6 +6,9 @@
 - **No cross-origin posts.** A POST whose Origin header names another site is refused with 403:
   a plain HTML form on any page can POST multipart data to a local server without the browser
   asking first, and the server would run it.
+- **Slow clients are dropped** (``deadline_protocol``): a connection must deliver each whole
+  request (headers and body) within a deadline; one that stalls is closed, so that a few hundred
+  idle sockets cannot hold the server's file descriptors.
 - **Security headers** on every response: ``X-Content-Type-Options: nosniff``, a Content Security
   Policy that allows only the page's own scripts, styles and connections (and ``data:``/``blob:``
   images, which the page draws), ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (no
@@ -79,3 +82,49 @@ async def _refuse(send, status: int, error: str, detail: str) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *_HEADERS]})
     await send({"type": "http.response.body", "body": body})
+
+
+REQUEST_TIMEOUT = 20.0     # seconds a client has to send one whole request
+
+
+def deadline_protocol(seconds: float = REQUEST_TIMEOUT):
+    """uvicorn's httptools protocol class, with a deadline of ``seconds`` per request: from the
+    connection's first byte (or its opening, or the end of the previous request) to the request's
+    last byte. A connection past it is closed. (uvicorn itself only times out idle keep-alive
+    connections; a client that sends half a header, or half a body, would be kept for ever.)"""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class DeadlineProtocol(HttpToolsProtocol):
+        _deadline = None
+
+        def _arm(self) -> None:
+            if self._deadline is None:
+                self._deadline = self.loop.call_later(seconds, self._too_slow)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _too_slow(self) -> None:
+            self._deadline = None
+            if not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data: bytes) -> None:
+            self._arm()                       # a new request's first bytes
+            super().data_received(data)
+
+        def on_message_complete(self) -> None:
+            self._disarm()                    # the whole request is in: the app may take its time
+            super().on_message_complete()
+
+        def connection_lost(self, exc) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return DeadlineProtocol

@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import safejson
 from ..errors import NonFiniteOutputError
-from .security import SecurityMiddleware, allowed_hosts_for
+from .security import REQUEST_TIMEOUT, SecurityMiddleware, allowed_hosts_for, deadline_protocol
 from ..backend import to_numpy
 from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
                            to_png)
@@ -343,18 +343,20 @@ def _limit_blas(blas_threads: int) -> None:
 
 
 def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
-               blas_threads: int = 1, log_level: str = "warning", allowed_hosts: tuple[str, ...] = ()) -> None:
+               blas_threads: int = 1, log_level: str = "warning", allowed_hosts: tuple[str, ...] = (),
+               request_timeout: float = REQUEST_TIMEOUT) -> None:
     """Serve ``create_app(model)`` with uvicorn (one process) until interrupted; it answers to the
-    names of ``host`` and ``allowed_hosts``."""
+    names of ``host`` and ``allowed_hosts``, and drops clients slower than ``request_timeout``."""
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
     app = create_app(model, model_name=model_name, allowed_hosts=allowed_hosts_for(host, allowed_hosts))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                http=deadline_protocol(request_timeout))
 
 
 def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1", port: int = 8000,
                 model_name: str = "model", blas_threads: int = 1, log_level: str = "warning",
-                allowed_hosts: tuple[str, ...] = ()) -> None:
+                allowed_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT) -> None:
     """Serve the model saved at ``model_path`` (None: the bundled one) from ``workers`` processes.
 
     Each worker loads the model and runs its own uvicorn server on its own listening socket, all
@@ -396,7 +398,8 @@ def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1"
         # process holding BLAS threads is unsafe).
         context = multiprocessing.get_context("spawn")
         hosts = allowed_hosts_for(host, allowed_hosts)
-        procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level, hosts),
+        procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level, hosts,
+                                                       request_timeout),
                                  name=f"nndl-serve-{i}") for i, sock in enumerate(sockets)]
         for p in procs:
             p.start()
@@ -422,11 +425,12 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def _worker(sock, model_path: str | None, model_name: str, blas_threads: int, log_level: str,
-            allowed_hosts: list[str] | None = None) -> None:
+            allowed_hosts: list[str] | None = None, request_timeout: float = REQUEST_TIMEOUT) -> None:
     """One server process of ``run_workers``: load the model, serve on the socket it was given."""
     from ..models.default import load_model
 
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
     app = create_app(load_model(model_path), model_name=model_name, allowed_hosts=allowed_hosts)
-    uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False)).run(sockets=[sock])
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, http=deadline_protocol(request_timeout))
+    uvicorn.Server(config).run(sockets=[sock])
