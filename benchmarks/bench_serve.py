@@ -235,6 +235,29 @@ def _run_loop(coro):
     return uvloop.run(coro)
 
 
+def _stall(port: int, n: int) -> list[socket.socket]:
+    """``n`` connections that send half a request and then nothing (the server drops them after its
+    --request-timeout, 20 s by default)."""
+    halves = [b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+              b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 9000\r\n\r\n\x89PNG", b""]
+    socks = []
+    for i in range(n):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(halves[i % len(halves)])
+        socks.append(sock)
+    return socks
+
+
+def _still_open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1) != b""
+    except BlockingIOError:
+        return True                  # nothing to read and not closed: still held open by the server
+    except OSError:
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="a saved network (default: the bundled one, else a quick one)")
@@ -247,6 +270,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=None, metavar="R",
                         help="open loop: send R requests/s (latency counted from each request's due time); "
                              "default: closed loop, each connection sends as soon as it has its answer")
+    parser.add_argument("--stalled", type=int, default=0, metavar="N",
+                        help="also hold N stalled clients (half a request each) open during the load")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -280,8 +305,12 @@ def main() -> None:
             def on_start() -> None:  # after the warm-up: every server process is up and warm
                 start["server"], start["client"] = _cpu_seconds(server), os.times()
 
+            stalled = _stall(port, args.stalled)
             report = _run_loop(_load("127.0.0.1", port, "/api/" + args.endpoint, bodies, args.requests,
                                      args.concurrency, args.max_seconds, args.rate, on_start))
+            if stalled:
+                report["stalled_clients"] = len(stalled)
+                report["stalled_still_open_after_load"] = sum(_still_open(s) for s in stalled)
             cpu0, client0 = start["server"], start["client"]
             cpu1, client1 = _cpu_seconds(server), os.times()
             # CPU time per request: the contention-free cost of a request, which (unlike wall-clock

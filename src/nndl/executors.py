@@ -92,8 +92,10 @@ def run_trial(trial: dict, data_dir: str | None = None) -> dict:
     result = {k: v for k, v in trial.items() if k != "blas_threads"}
     with blas_threads(trial.get("blas_threads") or 1):
         threads = _blas_thread_count()
+        # The trial's share of the cores, for the fused kernels' parallel loops too (unless it names its own)
+        settings = {**trial["settings"], "threads": trial["settings"].get("threads") or trial.get("blas_threads") or 1}
         try:
-            out = run(trial["settings"], trial["seed"], data_dir=data_dir, save=trial.get("save"),
+            out = run(settings, trial["seed"], data_dir=data_dir, save=trial.get("save"),
                       checkpoint=checkpoint, resume=resume)
         except (TrainingDivergedError, FloatingPointError) as exc:  # an outcome of the settings, not a crash
             out = {"error": f"{type(exc).__name__}: {exc}"}

@@ -337,9 +337,18 @@ def _uvicorn():
 
 
 def _limit_blas(blas_threads: int) -> None:
+    """BLAS and the fused kernels' parallel loops on ``blas_threads`` threads, for the whole process:
+    one digit is a tiny product, and each server process is meant to use one core (threads of
+    several processes waiting for work on the same cores cost 6 times the latency, measured)."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=blas_threads)  # for the whole process: tiny matmuls run fastest on one thread
+    from ..nn import kernels
+
+    threadpool_limits(limits=blas_threads)
+    if kernels.active() == "numba":
+        from ..nn.kernels import numba_cpu
+
+        numba_cpu.set_threads(blas_threads)
 
 
 def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
