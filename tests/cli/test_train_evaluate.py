@@ -36,6 +36,7 @@ def test_one_epoch_on_50000_images_exceeds_90_percent(capsys):
     (["train", "--sizes", "784,x"], "comma-separated integers"),
     (["train", "--cost", "hinge"], "invalid choice"),
     (["train", "--frobnicate"], "unrecognized arguments"),
+    (["train", "--seed", "-1"], "argument --seed: expected an integer >= 0"),
 ])
 def test_bad_flags_give_one_line_errors(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -83,14 +83,16 @@ def test_workers_must_be_positive(capsys):
     assert "--workers" in capsys.readouterr().err
 
 
-def test_a_port_in_use_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_refused_before_serving_is_announced(tmp_path, capsys, workers):
     digit_model().save(tmp_path / "net.npz")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert serve.main(["--model", str(tmp_path / "net.npz"), "--port", str(port), "--workers", "2"]) == 2
-    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+        assert serve.main(["--model", str(tmp_path / "net.npz"), "--port", str(port), "--workers", workers]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "serving" not in err   # (before: "serving ... on")
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

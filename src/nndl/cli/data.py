@@ -7,6 +7,8 @@ chapter 6's shifted training set (or random distortions) as uint8 IDX files.
 from __future__ import annotations
 
 import argparse
+
+from .common import non_negative_int
 import time
 
 
@@ -47,7 +49,7 @@ def register(subparsers) -> None:
                    help="the MNIST folder, or one holding mnist/ (default: the usual places)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder to write into (default: ~/.cache/nndl/mnist-expanded or $NNDL_CACHE/mnist-expanded)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the random kinds (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed for the random kinds (default 0)")
     p.add_argument("--copies", type=int, default=4, help="distorted copies per image for the random kinds (default 4)")
     p.add_argument("--validation-size", type=int, default=10000,
                    help="images at the end of the training file kept out as validation data (default 10000)")

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from .common import non_negative_int
 from ..nn.perceptron import (
     LOGIC_FUNCTIONS,
     PerceptronDidNotConverge,
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     demo.add_argument("--eta", type=float, default=1.0, help="learning rate η of the rule (default 1.0)")
     demo.add_argument("--max-epochs", type=int, default=100, help="epochs before giving up (default 100)")
     demo.add_argument(
-        "--seed", type=int, default=None, help="shuffle the examples each epoch with this seed (default: fixed order)"
+        "--seed", type=non_negative_int, default=None, help="shuffle the examples each epoch with this seed (default: fixed order)"
     )
     demo.set_defaults(func=run)
 

@@ -13,6 +13,8 @@ Also runnable without the top-level dispatcher: ``python -m nndl.cli.rnn seq-mni
 from __future__ import annotations
 
 import argparse
+
+from .common import non_negative_int
 import json
 import math
 import os
@@ -35,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--eta", type=float, default=0.001, help="Adam learning rate (default 0.001)")
     p.add_argument("--clip", type=float, default=1.0,
                    help="clip the gradient's global norm to this (default 1.0; 0: off)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initialisation and shuffling seed (default 0)")
     p.add_argument("--save", default=None, metavar="PATH", help="save the trained network (.npz)")
     p.add_argument("--metrics", default=None, metavar="PATH", help="per-epoch JSON lines")
     p.add_argument("--data-dir", default=None, help="folder holding the MNIST IDX files (default: looked up)")
@@ -53,7 +55,7 @@ def register(subparsers) -> None:
                    help="clip the gradient's global norm to this (default 5; 0: off)")
     p.add_argument("--validation", type=float, default=0.0, metavar="FRACTION",
                    help="hold out this last fraction of the text to measure validation loss (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="initialisation seed (default 0)")
     p.add_argument("--save", default=None, metavar="PATH", help="save the model (.npz)")
     p.add_argument("--metrics", default=None, metavar="PATH", help="loss log as JSON lines")
     p.add_argument("--plot", default=None, metavar="PNG", help="plot the loss curve to this PNG (needs matplotlib)")
@@ -68,7 +70,7 @@ def register(subparsers) -> None:
     p.add_argument("--n", type=int, default=500, help="characters to generate (default 500)")
     p.add_argument("--start", default="The ", help="start string that primes the state (default 'The ')")
     p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature (default 0.8)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default 0)")
     p.set_defaults(func=run_sample)
 
 

@@ -40,11 +40,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the model (refusing a bad one before binding the port), then serve until interrupted."""
     from ..models.default import load_model, model_label
-    from ..web.server import run_server, run_workers
+    from ..web.server import check_port_free, run_server, run_workers
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     net = load_model(args.model)  # load (and validate) before binding the port
+    if args.port:
+        check_port_free(args.host, args.port)   # a port in use is said before "serving ... on"
     processes = f" in {args.workers} processes" if args.workers > 1 else ""
     print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/{processes} (Ctrl-C to stop)",
           file=sys.stderr, flush=True)

@@ -66,7 +66,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=positive_int,
                    help="cores to use (default: all for the conv kernels; BLAS threads chosen by the work per batch)")
     add_kernels_flag(g)
-    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--seed", type=non_negative_int, default=None)
     add_data_dir(p)
 
 

@@ -363,6 +363,21 @@ def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: 
                 http=deadline_protocol(request_timeout))
 
 
+def check_port_free(host: str, port: int) -> int:
+    """``port`` (or, for 0, the one the system would choose) if ``host:port`` can be listened on now;
+    else an OSError that says so and what to do."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port") from None
+        return probe.getsockname()[1]
+
+
 def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1", port: int = 8000,
                 model_name: str = "model", blas_threads: int = 1, log_level: str = "warning",
                 allowed_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT) -> None:
@@ -387,13 +402,7 @@ def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # A plain bind first: a port in use (even by another server's SO_REUSEPORT sockets) is refused
     # here, as one uvicorn process would refuse it, instead of silently sharing its connections.
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port") from None
-        port = probe.getsockname()[1]  # port 0: the one the system chose
+    port = check_port_free(host, port)
     sockets = []
     try:
         for _ in range(workers):
