@@ -120,3 +120,35 @@ def test_digits(mnist):
     """The first 200 MNIST test digits and their labels."""
     x, y = mnist[2]
     return x[:200], y[:200]
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a 10 MB body sent 2 bytes at a time, 20 times a second."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", str(10 << 20))
+        self.end_headers()
+        try:
+            for _ in range(10_000):
+                self.wfile.write(b"\x1f\x8b")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def trickle_url():
+    """The base URL of a server that never finishes sending (a mirror trickling 40 bytes a second)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()

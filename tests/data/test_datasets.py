@@ -329,3 +329,39 @@ def test_subset_digits_and_size(mnist_dir):
         subset(training, digits=[])
     with pytest.raises(ValueError, match="positive"):
         subset(training, size=0)
+
+
+def test_a_trickling_mirror_is_left_at_the_deadline(isolated_env, mnist_dir, tmp_path, trickle_url):
+    """Per-read timeouts never fire on a server sending 2 bytes at a time; the overall deadline does
+    (before: fetch ran for as long as the server did)."""
+    import time
+
+    dest = tmp_path / "dest"
+    _prefill(dest, mnist_dir)
+    start = time.monotonic()
+    with pytest.raises(DataNotFoundError) as exc:
+        fetch("mnist", mirrors=trickle_url, dest=dest, progress=False, timeout=5, deadline=1.0)
+    assert time.monotonic() - start < 10
+    assert "not finished after 1 s" in str(exc.value) and "--deadline" in str(exc.value)
+    assert not any(name.endswith(".part") for name in os.listdir(dest))
+
+
+def test_sigterm_during_a_fetch_leaves_no_partial_file(isolated_env, mnist_dir, tmp_path, trickle_url):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    dest = tmp_path / "dest"
+    _prefill(dest, mnist_dir)
+    code = "import sys; from nndl.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen([sys.executable, "-c", code, "data", "fetch", "--mirror", trickle_url, "--dest", str(dest)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not any(name.endswith(".part") for name in os.listdir(dest)) and time.monotonic() < deadline:
+        time.sleep(0.1)                                   # until the download has begun
+    assert any(name.endswith(".part") for name in os.listdir(dest))
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert proc.returncode != 0
+    assert not any(name.endswith(".part") for name in os.listdir(dest))

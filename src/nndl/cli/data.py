@@ -40,6 +40,8 @@ def register(subparsers) -> None:
                    help="base URL to try (repeatable, tried in order; default: $NNDL_<DATASET>_MIRRORS or the "
                         "public mirrors)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per network operation (default 30)")
+    p.add_argument("--deadline", type=float, default=600.0,
+                   help="seconds for each whole file from one mirror before trying the next (default 600)")
     p.set_defaults(data_func=run_fetch)
 
     p = actions.add_parser("expand", help="materialise an expanded MNIST training set as IDX files")
@@ -99,7 +101,17 @@ def run_fetch(args) -> int:
     from ..data import fetch
     from ..data.datasets import dataset_files
 
-    folder = fetch(args.dataset, mirrors=args.mirror, dest=args.dest, timeout=args.timeout)
+    import signal
+
+    def stop(signum, frame):          # SIGTERM as Ctrl-C: the half-written file is removed on the way out
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        folder = fetch(args.dataset, mirrors=args.mirror, dest=args.dest, timeout=args.timeout,
+                       deadline=args.deadline)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for path in dataset_files(args.dataset, folder).values():  # fetch checked every SHA-256
         print(f"ok    {path}: SHA-256 ok")
     print(f"{args.dataset}: ready in {folder}")

@@ -49,6 +49,7 @@ ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 IMAGE_SHAPE = (28, 28)
 N_CLASSES = 10
 DEFAULT_TIMEOUT = 30.0  # seconds per network operation
+DEFAULT_DEADLINE = 600.0  # seconds for one whole file from one mirror: a trickling server is left then
 _MAX_DOWNLOAD = 256 << 20  # no MNIST-style file is near this; a runaway server is cut off here
 
 
@@ -264,12 +265,19 @@ def resolve_mirrors(name: str, mirrors: Sequence[str] | str | None = None) -> li
     return out
 
 
-def _download_to(url: str, out: IO[bytes], timeout: float) -> None:
+def _download_to(url: str, out: IO[bytes], timeout: float, deadline: float = DEFAULT_DEADLINE) -> None:
+    """``url``'s body into ``out``: ``timeout`` seconds per network operation, ``deadline`` for all."""
+    import time
+
+    end = time.monotonic() + deadline
     req = urllib.request.Request(url, headers={"User-Agent": "nndl (python urllib)"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         total = 0
         while True:
-            chunk = resp.read(1 << 20)
+            chunk = resp.read1(1 << 20)       # whatever has arrived: a trickle cannot hold one read for ever
+            if time.monotonic() > end:
+                raise TimeoutError(f"not finished after {deadline:g} s ({total:,} bytes so far); "
+                                   f"the mirror is too slow (raise the deadline with --deadline)")
             if not chunk:
                 break
             total += len(chunk)
@@ -287,7 +295,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _fetch_file(base: str, sha: str, size: int, dest: Path, mirrors: list[str], timeout: float,
-                progress: bool) -> Path:
+                progress: bool, deadline: float = DEFAULT_DEADLINE) -> Path:
     """Download one file from the first mirror that serves the right content; return its path."""
     failures = []
     for mirror in mirrors:
@@ -299,7 +307,7 @@ def _fetch_file(base: str, sha: str, size: int, dest: Path, mirrors: list[str], 
             # provisional name and rename below; atomic_output removes it on any failure.
             target = dest / f"{base}.gz"
             with atomic_output(target) as f:
-                _download_to(url, f, timeout)
+                _download_to(url, f, timeout, deadline)
                 got = content_sha256(f, limit=size)
                 if got != sha:
                     raise DataFormatError(
@@ -322,12 +330,13 @@ def _fetch_file(base: str, sha: str, size: int, dest: Path, mirrors: list[str], 
 
 def fetch(name: str = "mnist", mirrors: Sequence[str] | str | None = None,
           dest: str | os.PathLike | None = None, *, timeout: float = DEFAULT_TIMEOUT,
-          progress: bool = True) -> Path:
+          progress: bool = True, deadline: float = DEFAULT_DEADLINE) -> Path:
     """Download the files of ``name`` that ``dest`` lacks (or holds damaged) and verify them.
 
     ``dest`` defaults to ``$NNDL_DATA/<name>`` or the cache folder; ``mirrors`` (base URLs, tried
     in order) to ``$NNDL_<NAME>_MIRRORS`` or the public mirrors. Files already present with the
-    right SHA-256 are kept. Returns the folder. Raises ``DataNotFoundError`` listing every URL
+    right SHA-256 are kept. ``timeout`` bounds each network operation, ``deadline`` each file's
+    download from one mirror. Returns the folder. Raises ``DataNotFoundError`` listing every URL
     tried and why it failed, with instructions for placing the files by hand.
     """
     spec = get_spec(name)
@@ -339,7 +348,7 @@ def fetch(name: str = "mnist", mirrors: Sequence[str] | str | None = None,
         if existing is not None and _hash_ok(existing, sha, size):
             continue
         try:
-            path = _fetch_file(base, sha, size, dest_dir, urls, timeout, progress)
+            path = _fetch_file(base, sha, size, dest_dir, urls, timeout, progress, deadline)
         except DataNotFoundError as exc:
             raise DataNotFoundError(f"{name}: {exc}{_manual_help(name, dest_dir)}") from None
         if existing is not None and existing != path:
