@@ -365,3 +365,11 @@ def test_sigterm_during_a_fetch_leaves_no_partial_file(isolated_env, mnist_dir, 
     proc.wait(timeout=30)
     assert proc.returncode != 0
     assert not any(name.endswith(".part") for name in os.listdir(dest))
+
+
+def test_digits_that_are_not_labels_are_named():
+    from nndl.data import subset
+
+    x, y = np.zeros((20, 4)), np.arange(20) % 10
+    with pytest.raises(ValueError, match=r"digits \[11\] is not a label of this data set \(its labels: 0..9\)"):
+        subset((x, y), digits=[11], size=5)

@@ -228,3 +228,27 @@ def test_a_gzip_bomb_with_a_lying_header_is_refused_before_it_is_inflated(tmp_pa
     huge.write_bytes(gzip.compress(struct.pack(">IIII", 0x803, 10**9, 28, 28)))
     with pytest.raises(DataFormatError, match="more than nndl's limit"):
         read_idx(huge)
+
+
+def test_a_full_disk_is_reported_with_the_path_and_nothing_is_left(tmp_path, monkeypatch):
+    import errno as errno_codes
+
+    from nndl.data import idx
+
+    def no_space(fd):
+        raise OSError(errno_codes.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(idx.os, "fsync", no_space)
+    target = tmp_path / "out" / "labels-idx1-ubyte"
+    with pytest.raises(OSError) as info:
+        write_idx(target, np.arange(5, dtype=np.uint8))
+    assert str(target) in str(info.value) and "no space left" in str(info.value)
+    assert os.listdir(target.parent) == []
+
+
+def test_a_header_with_255_dimensions_gets_a_short_message(tmp_path):
+    path = tmp_path / "many"
+    path.write_bytes(bytes([0, 0, 8, 255]) + b"\0\0\0\1" * 255)
+    with pytest.raises(DataFormatError) as info:
+        read_idx(path, ndim=3)
+    assert len(str(info.value)) < 400 and "255 dimensions" in str(info.value)

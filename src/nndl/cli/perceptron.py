@@ -38,8 +38,8 @@ def register(subparsers) -> None:
     demo.add_argument("--eta", type=float, default=1.0, help="learning rate η of the rule (default 1.0)")
     demo.add_argument("--max-epochs", type=int, default=100, help="epochs before giving up (default 100)")
     demo.add_argument(
-        "--seed", type=non_negative_int, default=None, help="shuffle the examples each epoch with this seed (default: fixed order)"
-    )
+        "--seed", type=non_negative_int, default=None,
+        help="shuffle the examples each epoch with this seed (default: fixed order)")
     demo.set_defaults(func=run)
 
 

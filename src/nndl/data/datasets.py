@@ -598,6 +598,11 @@ def subset(data: Pair, *, digits: Iterable[int] | None = None, size: int | None 
         wanted = sorted({int(d) for d in digits})
         if not wanted:
             raise ValueError("digits is empty; give at least one class, e.g. digits=(0, 1)")
+        present = set(np.unique(y).tolist())
+        missing = [d for d in wanted if d not in present]
+        if missing:
+            raise ValueError(f"digits {missing} {'is' if len(missing) == 1 else 'are'} not a label of this data "
+                             f"set (its labels: {min(present)}..{max(present)}); e.g. --digits 0,1")
         mask = np.isin(y, wanted)
         x, y = x[mask], y[mask]
     if size is not None:

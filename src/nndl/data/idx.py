@@ -14,6 +14,7 @@ chunks until end of stream. Any damage raises ``DataFormatError`` naming the fil
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
 import tempfile
@@ -57,6 +58,11 @@ def idx_shape(path: PathLike) -> tuple[int, ...]:
         return _read_header(f, path)
 
 
+def _shape_text(shape: tuple[int, ...]) -> str:
+    """A header's shape for a message: whole when short, summarised when a damaged header claims many."""
+    return str(shape) if len(shape) <= 4 else f"({', '.join(map(str, shape[:3]))}, ... {len(shape)} dimensions)"
+
+
 def _gzip_isize(path: Path) -> int | None:
     """The uncompressed size mod 2**32 that a gzip file's trailer records (its last 4 bytes)."""
     with open(path, "rb") as f:
@@ -88,19 +94,20 @@ def _read_stream(f: IO[bytes], path: Path, ndim: int | None, file_size: int | No
     shape = _read_header(f, path)
     if ndim is not None and len(shape) != ndim:
         raise DataFormatError(
-            f"{path}: IDX file has {len(shape)} dimensions {shape}, expected {ndim} "
+            f"{path}: IDX file has {len(shape)} dimensions {_shape_text(shape)}, expected {ndim} "
             f"({'images: n x rows x cols' if ndim == 3 else 'labels: n' if ndim == 1 else 'see caller'})"
         )
     claimed = int(np.prod(shape, dtype=object))  # Python ints: no overflow for absurd headers
     header_len = 4 + 4 * len(shape)
     if claimed > MAX_IDX_BYTES:
-        raise DataFormatError(f"{path}: header claims shape {shape} = {claimed:,} bytes of data, more than nndl's "
-                              f"limit of {MAX_IDX_BYTES:,}; the file is damaged or not an MNIST-style file")
+        raise DataFormatError(f"{path}: header claims shape {_shape_text(shape)} = {claimed:,} bytes of data, "
+                              f"more than nndl's limit of {MAX_IDX_BYTES:,}; the file is damaged or not an "
+                              "MNIST-style file")
     if file_size is None and gzip_size is not None and gzip_size != (header_len + claimed) % 2**32:
         # The gzip trailer records the uncompressed size (mod 4 GiB): a header that disagrees with it
         # is lying, and is refused before the stream is inflated.
-        raise DataFormatError(f"{path}: header claims shape {shape} = {claimed:,} bytes of data, but the gzip "
-                              f"stream holds {gzip_size:,} bytes (mod 4 GiB) in all; the file is damaged")
+        raise DataFormatError(f"{path}: header claims shape {_shape_text(shape)} = {claimed:,} bytes of data, "
+                              f"but the gzip stream holds {gzip_size:,} bytes (mod 4 GiB) in all; the file is damaged")
     if file_size is not None:
         # Raw file: the size on disk settles it before anything is allocated.
         _check_length(path, file_size - header_len, claimed, shape)
@@ -152,12 +159,12 @@ def _read_bounded(f: IO[bytes], limit: int) -> bytearray:
 def _check_length(path: Path, actual: int, claimed: int, shape: tuple[int, ...]) -> None:
     if actual < claimed:
         raise DataFormatError(
-            f"{path}: truncated: header claims shape {shape} = {claimed} bytes of data, "
+            f"{path}: truncated: header claims shape {_shape_text(shape)} = {claimed} bytes of data, "
             f"the file holds only {max(actual, 0)}; download the file again"
         )
     if actual > claimed:
         raise DataFormatError(
-            f"{path}: payload is longer than the header's shape {shape} ({claimed} bytes); "
+            f"{path}: payload is longer than the header's shape {_shape_text(shape)} ({claimed} bytes); "
             "the file is damaged or not an IDX file"
         )
 
@@ -243,6 +250,13 @@ def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if exc.errno == errno.ENOSPC:
+            raise OSError(exc.errno, f"no space left on the device to write {path}; free some space or choose "
+                                     "another folder") from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
