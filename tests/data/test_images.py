@@ -194,3 +194,22 @@ def test_cli_predict(net, test_digits, tmp_path, capsys):
         np.testing.assert_allclose(seen, x_seen, atol=0.5 / 255 + 1e-6)
     rc = _run_cli(predict, ["predict", "--model", str(model), files[0]])
     assert rc == 0 and capsys.readouterr().out.startswith(f"{files[0]}: ")
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, -2])
+def test_a_truncated_jpeg_is_refused_as_a_truncated_png_is(keep):
+    import io
+
+    from PIL import Image
+
+    from nndl.data.images import ImageFormatError, read_image
+
+    img = np.full((64, 64), 255, np.uint8)
+    img[10:50, 28:36] = 0
+    for fmt in ("JPEG", "PNG"):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format=fmt)
+        data = buf.getvalue()
+        cut = int(len(data) * keep) if keep > 0 else len(data) + keep
+        with pytest.raises(ImageFormatError, match="not a readable image"):
+            read_image(data[:cut])

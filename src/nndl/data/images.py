@@ -123,6 +123,8 @@ def _open(source, max_side: int, formats: Iterable[str] | None):
         img = Image.open(f, formats=formats)  # reads the header only
         _check_size(img.size, max_side)
         img.load()  # decodes the pixels: only now, after the size check
+        if img.format == "PNG":
+            _check_png_end(f, name)
         return img
     except (ImageTooLargeError, FileNotFoundError):
         raise
@@ -136,6 +138,24 @@ def _open(source, max_side: int, formats: Iterable[str] | None):
     finally:
         if isinstance(source, (str, os.PathLike)):
             f.close()
+
+
+_PNG_END = b"IEND\xaeB`\x82"      # the IEND chunk (type and CRC) every complete PNG ends with
+
+
+def _check_png_end(f, name: str) -> None:
+    """Refuse a PNG cut short after its pixel data, as a cut JPEG is refused (Pillow decodes the
+    pixels without reading to the end, so a file missing its IEND chunk would pass). Data after
+    IEND, which some programs append, is allowed."""
+    try:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - (64 << 10)))
+        tail = f.read(64 << 10)
+    except (OSError, AttributeError, ValueError):
+        return                                         # a stream that cannot seek: nothing to check
+    if _PNG_END not in tail:
+        raise OSError("the PNG file is truncated (its IEND chunk is missing)")
 
 
 def _check_size(size: tuple[int, int], max_side: int) -> None:
