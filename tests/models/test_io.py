@@ -243,3 +243,18 @@ def test_finite_but_huge_weights_are_refused_and_never_give_nan_probabilities(ne
     x = np.ones((1, 784), np.float32)
     with pytest.raises(nndl.NonFiniteOutputError, match="NaN or infinite"), np.errstate(over="ignore", invalid="ignore"):
         net.predict_proba(x)                         # built in memory, not loaded: the output check
+
+
+def test_a_zip_claiming_a_newer_format_version_is_a_model_file_error(net, tmp_path):
+    """Found by the fuzz suite: zipfile raises NotImplementedError for a member that needs "zip
+    version 6.4", which escaped as a traceback."""
+    import struct
+
+    path = tmp_path / "net.npz"
+    net.save(str(path))
+    blob = bytearray(path.read_bytes())
+    start = blob.find(b"PK\x01\x02")                       # the first central-directory entry
+    struct.pack_into("<H", blob, start + 6, 64)            # "version needed to extract": 6.4
+    path.write_bytes(bytes(blob))
+    with pytest.raises(nndl.ModelFileError, match="version 6.4"):
+        nndl.load(str(path))

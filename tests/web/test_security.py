@@ -49,3 +49,11 @@ def test_every_answer_carries_the_security_headers(local):
     assert "content-security-policy" not in local.get("/docs").headers      # FastAPI's docs use inline scripts
     refused = local.get("/", headers={"Host": "attacker.example"})
     assert refused.headers["x-content-type-options"] == "nosniff"
+
+
+def test_only_the_documented_content_types_are_accepted(local):
+    documented = set(local.get("/openapi.json").json()["paths"]["/api/predict"]["post"]["requestBody"]["content"])
+    assert documented == {"multipart/form-data", "image/png", "image/jpeg", "application/json"}
+    for media in ("application/x-www-form-urlencoded", "text/plain", "image/gif"):
+        response = local.post("/api/predict", content=b"image=abc", headers={"Content-Type": media})
+        assert response.status_code == 415 and response.json()["error"] == "UnsupportedMediaType"

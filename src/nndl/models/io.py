@@ -66,7 +66,7 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict]:
         raise FileNotFoundError(f"no model file at {path}")
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:    # NotImplementedError: a zip "version"
         raise ModelFileError(f"{path} is not an nndl model file (not a valid .npz archive: {exc})") from None
     names = set(zf.namelist())
     if META_KEY + ".npy" not in names:
@@ -96,7 +96,7 @@ def _read_member(zf: zipfile.ZipFile, key: str, path: str, expected_bytes: int |
     try:
         with zf.open(name) as f:
             return np.lib.format.read_array(io.BytesIO(_read_bounded(f, info.file_size)), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         raise ModelFileError(f"{path}: array {key!r} is damaged or not a plain numeric array ({exc})") from None
 
 

@@ -162,7 +162,7 @@ async def image_from_request(request) -> bytes:
         if not data:
             raise APIError(400, "BadRequest", f"the {media} body is empty")
         return data
-    if media in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if media == "multipart/form-data":            # (not x-www-form-urlencoded: only the documented types)
         try:
             form = await request.form(max_files=4, max_fields=16)
         except Exception as exc:  # noqa: BLE001 - malformed multipart raises parser-specific errors
