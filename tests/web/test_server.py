@@ -261,7 +261,8 @@ def test_a_network_with_non_finite_outputs_gets_a_json_error_not_a_crash(digit_p
     w = bad.layers[-1].w.value
     w[:50, 0], w[50:, 0] = 3e38, -3e38                   # finite weights whose sum is inf - inf = NaN
     client = TestClient(create_app(bad, model_name="bad"), raise_server_exceptions=False)
-    with np.errstate(over="ignore", invalid="ignore"):
-        response = client.post("/api/predict", content=digit_png, headers={"Content-Type": "image/png"})
-    assert response.status_code == 500
-    assert response.json()["error"] == "NonFiniteOutputError"
+    for path in ("/api/predict", "/api/read"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            response = client.post(path, content=digit_png, headers={"Content-Type": "image/png"})
+        assert response.status_code == 500
+        assert response.json()["error"] == "NonFiniteOutputError"

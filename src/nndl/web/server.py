@@ -101,6 +101,8 @@ def read_payload(network, data: bytes, *, max_side: int = MAX_SIDE) -> dict:
         return read_ink(network, ink_map(read_image(data, max_side=max_side, formats=FORMATS))).to_dict()
     except (NoDigitError, SegmentationError, ImageTooLargeError, ImageFormatError) as exc:
         raise _image_errors(exc) from None
+    except NonFiniteOutputError as exc:
+        raise APIError(500, "NonFiniteOutputError", str(exc)) from None
 
 
 def layer_activations(network, x: np.ndarray) -> list[dict]:
