@@ -121,8 +121,9 @@ class Conv2D(_KernelLayer):
         self._check_built()
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)        # (m, c, h, w)
-        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
-        z, cache = kernels.by_name(self._kernels).conv_forward(x, self.w.value, self.b.value, self.stride)
+        k = kernels.for_array(x)
+        self._kernels = k.NAME                                    # its name: layers stay picklable
+        z, cache = k.conv_forward(x, self.w.value, self.b.value, self.stride)
         a = self.activation.fn(z)                                  # elementwise: keeps the layout
         if train:
             self.cache, self.z, self.a = cache, z, a
@@ -170,8 +171,9 @@ class _Pool(Layer):
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)
-        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
-        out, cache = getattr(kernels.by_name(self._kernels), f"{self.kernel}_forward")(x, self.p)
+        k = kernels.for_array(x)
+        self._kernels = k.NAME                                    # its name: layers stay picklable
+        out, cache = getattr(k, f"{self.kernel}_forward")(x, self.p)
         if train:
             self.cache = cache
         return out
@@ -237,9 +239,9 @@ class ConvPool(_KernelLayer):
             raise RuntimeError(f"{self!r} has no weights yet: build it (put it in a Network) before forward")
         self.in_shape = a_in.shape
         x = _as_images(a_in, self.input_shape, self)              # (m, c, h, w)
-        self._kernels = kernels.for_array(x).NAME     # its name: layers stay picklable
-        forward = kernels.by_name(self._kernels).convpool_forward
-        z, cache = forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
+        k = kernels.for_array(x)
+        self._kernels = k.NAME                                    # its name: layers stay picklable
+        z, cache = k.convpool_forward(x, self.w.value, self.b.value, self.pool, train)  # (m, n_maps, ho, wo)
         a = self.activation.fn(z)                                  # σ on the pooled units only
         if train:
             self.cache, self.z, self.a = cache, z, a

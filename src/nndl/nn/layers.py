@@ -109,9 +109,9 @@ class Dense(Layer):
     def forward(self, a_in, *, train: bool = False):
         self.in_shape = a_in.shape
         a_in = as_samples(a_in, (self.n_in,), self)    # images are flattened per sample
-        self._kernels = kernels.for_array(a_in).NAME  # its name: layers stay picklable
-        forward = kernels.by_name(self._kernels).dense_forward
-        z, a = forward(a_in, self.w.value, self.b.value, self.activation)  # z = a·w + b, σ(z)
+        k = kernels.for_array(a_in)
+        self._kernels = k.NAME                          # its name: layers stay picklable
+        z, a = k.dense_forward(a_in, self.w.value, self.b.value, self.activation)  # z = a·w + b, σ(z)
         if train:
             self.a_in, self.z, self.a = a_in, z, a
         return a

@@ -58,12 +58,12 @@ class SecurityMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = headers.get("host", "")
         if self.allowed is not None and _host_name(host) not in self.allowed:
-            return await _refuse(send, 400, "BadHost", f"this server does not answer to the host name {host!r}; "
+            return await send_json_error(send, 400, "BadHost", f"this server does not answer to the host name {host!r}; "
                                  f"start it with --allowed-host {_host_name(host) or 'NAME'} to allow it")
         origin = headers.get("origin")
         cross_origin = origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower()
         if scope["method"] == "POST" and cross_origin:
-            return await _refuse(send, 403, "CrossOrigin", f"a POST from the page at {origin} is not accepted: "
+            return await send_json_error(send, 403, "CrossOrigin", f"a POST from the page at {origin} is not accepted: "
                                  "the API answers its own page and clients that send no Origin")
         exempt = scope["path"].startswith(_OWN_SCRIPTS_EXEMPT)
 
@@ -76,11 +76,12 @@ class SecurityMiddleware:
         return await self.app(scope, receive, send_with_headers)
 
 
-async def _refuse(send, status: int, error: str, detail: str) -> None:
+async def send_json_error(send, status: int, error: str, detail: str, headers=tuple(_HEADERS)) -> None:
+    """Answer an ASGI request from middleware, before any endpoint: ``{"error", "detail"}`` JSON."""
     body = json.dumps({"error": error, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *_HEADERS]})
+                            *headers]})
     await send({"type": "http.response.body", "body": body})
 
 

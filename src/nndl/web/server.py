@@ -30,7 +30,6 @@ the kernel spreads the connections over them). Needs ``pip install 'nndl[web]'``
 
 import base64
 import binascii
-import json
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ import numpy as np
 
 from .. import safejson
 from ..errors import NonFiniteOutputError
-from .security import REQUEST_TIMEOUT, SecurityMiddleware, allowed_hosts_for, deadline_protocol
+from .security import REQUEST_TIMEOUT, SecurityMiddleware, allowed_hosts_for, deadline_protocol, send_json_error
 from ..backend import to_numpy
 from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
                            to_png)
@@ -230,11 +229,9 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send, size: str) -> None:
-        body = json.dumps({"error": "RequestTooLarge",
-                           "detail": f"the request body is {size} bytes; at most {self.max_body} are accepted"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body.encode()})
+        await send_json_error(send, 413, "RequestTooLarge",     # (the security headers come from outside)
+                              f"the request body is {size} bytes; at most {self.max_body} are accepted",
+                              headers=[(b"connection", b"close")])
 
 
 # ----- the application ----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from . import reference
 
 KERNELS = ("numba", "numpy")
 _active: str | None = None
-_module: ModuleType = reference     # the module of _active (looked up per layer call: kept at hand)
+_module: ModuleType = reference     # the module of _active
 _warm: set = set()
 
 
@@ -48,12 +48,7 @@ def use(name: str | None = None) -> str:
         raise ValueError(f"{source} must be one of {', '.join(KERNELS)}, got {requested!r}")
     if requested == "numba" and _numba_module() is None:
         requested = "numpy"
-    if requested == "numba":
-        from . import numba_cpu
-        _module = numba_cpu
-    else:
-        _module = reference
-    _active = requested
+    _module, _active = by_name(requested), requested
     return _active
 
 
@@ -79,9 +74,7 @@ def by_name(name: str) -> ModuleType:
 
 def for_array(x) -> ModuleType:
     """The kernels for ``x``: the chosen ones for NumPy arrays, the reference for CuPy arrays."""
-    if not isinstance(x, np.ndarray):
-        return reference
-    return _module if _active is not None else module()
+    return module() if isinstance(x, np.ndarray) else reference
 
 
 # The layer kinds that compute through the kernels, and the kernels each needs.

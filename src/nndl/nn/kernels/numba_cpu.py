@@ -323,17 +323,12 @@ class ConvKernelCache(NamedTuple):
     has_bias: bool
 
 
-def _weights(w) -> np.ndarray:
-    n_maps = w.shape[0]
-    return np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, n_maps))
-
-
 def _forward(x, w, b, stride: int, p: int):
     xl = _channels_last(x)
     m, h, wd, c = xl.shape
     n_maps, _, k, _ = w.shape
     hc, wc = conv_output_size(h, k, stride), conv_output_size(wd, k, stride)
-    w_mat = _weights(w)
+    w_mat = reference.weight_matrix(w, None)                   # (k·k·c, n_maps), the reference's order
     bias = np.zeros(n_maps, xl.dtype) if b is None else np.ascontiguousarray(b, dtype=xl.dtype)
     z = np.empty((m, hc // p, wc // p, n_maps), xl.dtype)
     win = np.empty(z.shape if p > 1 else (0, 0, 0, 0), np.uint8)

@@ -117,7 +117,7 @@ def _im2col(x, kh: int, kw: int, stride: int, bias: bool, phase: int = 1):
     return cols
 
 
-def _weight_matrix(w, b):
+def weight_matrix(w, b):
     """w (n_maps, c, kh, kw) [and b] as one (kh·kw·c [+ 1], n_maps) matrix matching ``_im2col``."""
     xp = array_module(w)
     n_maps, c, kh, kw = w.shape
@@ -155,7 +155,7 @@ def conv_forward(x, w, b=None, stride: int = 1):
     n_maps, _, kh, kw = w.shape
     ho, wo = conv_output_size(h, kh, stride), conv_output_size(wd, kw, stride)
     cols = _im2col(x, kh, kw, stride, b is not None)               # (m·ho·wo, kh·kw·c [+ 1])
-    w_mat = _weight_matrix(w, b)                                   # (kh·kw·c [+ 1], n_maps)
+    w_mat = weight_matrix(w, b)                                   # (kh·kw·c [+ 1], n_maps)
     z = cols @ w_mat                                               # (m·ho·wo, n_maps): the one product
     z = channels_first(z.reshape(m, ho, wo, n_maps))              # (m, n_maps, ho, wo) view
     return z, ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), int(stride), b is not None)
@@ -375,7 +375,7 @@ def convpool_forward(x, w, b, p: int = 2, train: bool = True):
     n_maps, _, kh, kw = w.shape
     hc, wc = h - kh + 1, wd - kw + 1
     cols = _im2col(x, kh, kw, 1, bias=False, phase=p)             # rows (m, i, j, y', x')
-    w_mat = _weight_matrix(w, None)
+    w_mat = weight_matrix(w, None)
     conv = (cols @ w_mat).reshape(m, p, p, -1)                    # (m, i, j, y'·x'·n_maps)
     rows, row_win = _argmax_step([conv[:, i] for i in range(p)], train)    # (m, j, y'·x'·n_maps)
     pooled, col_win = _argmax_step([rows[:, j] for j in range(p)], train)  # (m, y'·x'·n_maps), a new array
