@@ -142,11 +142,6 @@ def network_from_config(config: dict, path: str = "<config>", *, seed: int | Non
     from ..nn import LAYER_TYPES, Network
     from ..nn.init import shapes_only
 
-    with shapes_only() if placeholders else nullcontext():
-        return _network_from_config(config, path, seed, LAYER_TYPES, Network)
-
-
-def _network_from_config(config: dict, path: str, seed, LAYER_TYPES, Network):
     try:
         layers = []
         for spec in config["layers"]:
@@ -157,10 +152,11 @@ def _network_from_config(config: dict, path: str, seed, LAYER_TYPES, Network):
             if "input_shape" in spec and spec["input_shape"] is not None:
                 spec["input_shape"] = tuple(spec["input_shape"])
             layers.append(LAYER_TYPES[kind](**spec))
-        return Network(layers, config["cost"], init=config.get("init", "default"),
-                       dtype=config.get("dtype", "float32"),
-                       output_encoding=config.get("output_encoding", "one-hot"),
-                       n_classes=config.get("n_classes"), seed=seed)
+        with shapes_only() if placeholders else nullcontext():     # building the layers allocates their arrays
+            return Network(layers, config["cost"], init=config.get("init", "default"),
+                           dtype=config.get("dtype", "float32"),
+                           output_encoding=config.get("output_encoding", "one-hot"),
+                           n_classes=config.get("n_classes"), seed=seed)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
