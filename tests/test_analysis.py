@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 import nndl
-from nndl.analysis import (confusion_matrix, error_report, misclassified, most_confused, per_class_accuracy,
-                           report_from_predictions)
+from nndl.analysis import (
+    confusion_matrix,
+    error_report,
+    misclassified,
+    most_confused,
+    per_class_accuracy,
+    report_from_predictions,
+)
 from nndl.errors import ShapeError
 
 

@@ -9,7 +9,8 @@ import pytest
 
 import nndl
 from nndl.ensemble import Ensemble, member_trials, reproduce_ensemble, train_ensemble
-from nndl.executors import read_jsonl, run_trial
+from nndl.executors import run_trial
+from nndl.files import read_jsonl
 from nndl.recipes import load_recipe, settings_from
 from nndl.recipes.reproduce import finished_run, reproduce
 from tests.inline_executor import InlineExecutor

@@ -10,8 +10,17 @@ import time
 
 import pytest
 
-from nndl.executors import (DaskExecutor, ExecutorError, LocalExecutor, append_jsonl, available_cores, execute,
-                            make_trial, read_jsonl, run_trial, trial_id)
+from nndl.executors import (
+    DaskExecutor,
+    ExecutorError,
+    LocalExecutor,
+    available_cores,
+    execute,
+    make_trial,
+    run_trial,
+    trial_id,
+)
+from nndl.files import append_jsonl, read_jsonl
 from nndl.recipes import settings_from
 from tests.inline_executor import InlineExecutor
 

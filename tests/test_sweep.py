@@ -10,10 +10,24 @@ import numpy as np
 import pytest
 
 from nndl.cli.train import add_training_flags, settings_from_args
-from nndl.executors import available_cores, make_trial, read_jsonl, run_trial
+from nndl.executors import available_cores, make_trial, run_trial
+from nndl.files import read_jsonl
 from nndl.recipes import load_recipe, settings_from
-from nndl.sweep import (Range, SweepError, grid_points, make_trials, parse_grid, parse_range, parse_ranges,
-                        random_points, rank, results_markdown, select_best, sweep_settings, train_command)
+from nndl.sweep import (
+    Range,
+    SweepError,
+    grid_points,
+    make_trials,
+    parse_grid,
+    parse_range,
+    parse_ranges,
+    random_points,
+    rank,
+    results_markdown,
+    select_best,
+    sweep_settings,
+    train_command,
+)
 
 
 # ----- parsing ----------------------------------------------------------------------------------

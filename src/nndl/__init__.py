@@ -8,12 +8,29 @@ from scratch on NumPy.
     net.accuracy(test)
 """
 from . import backend, data, nn, train
-from .errors import (DataFormatError, DataNotFoundError, ModelFileError, NNDLError, NonFiniteOutputError, ShapeError,
-                     TrainingDivergedError)
+from .errors import (
+                     DataFormatError,
+                     DataNotFoundError,
+                     ModelFileError,
+                     NNDLError,
+                     NonFiniteOutputError,
+                     ShapeError,
+                     TrainingDivergedError,
+)
 from .models.io import load, save
 from .nn import RNN, Conv2D, ConvPool, Dense, Dropout, Flatten, L2Pool, MaxPool, Network
-from .train import (SGD, Adam, Checkpoint, EarlyStopping, History, MetricsLog, Momentum, Nesterov, PlateauSchedule,
-                    RMSProp)
+from .train import (
+                     SGD,
+                     Adam,
+                     Checkpoint,
+                     EarlyStopping,
+                     History,
+                     MetricsLog,
+                     Momentum,
+                     Nesterov,
+                     PlateauSchedule,
+                     RMSProp,
+)
 
 __version__ = "0.1.0"
 

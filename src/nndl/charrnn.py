@@ -326,7 +326,7 @@ def plot_loss(records: list[dict] | str, path: str, *, vocab_size: int | None = 
         raise ImportError("plotting needs matplotlib: pip install 'nndl[plot]'") from exc
     import io
 
-    from .models.io import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     if isinstance(records, (str, os.PathLike)):
         records = read_loss_log(records)

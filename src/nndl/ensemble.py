@@ -110,7 +110,7 @@ def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int 
     "vote_errors", "seconds" (sum of the members' training time), "epochs_run", "executed", "skipped",
     "reused"}``.
     """
-    from .models.io import atomic_write_bytes
+    from .files import atomic_write_bytes
     from .recipes import load_data
 
     trials = member_trials(settings, n_members, out, first_seed=first_seed)

@@ -33,6 +33,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .errors import NNDLError
+from .files import append_jsonl, read_jsonl
 
 DIST_HINT = "pip install 'nndl[dist]'"
 
@@ -287,37 +288,6 @@ def make_executor(workers: int | None = None, scheduler: str | None = None) -> E
 
 
 # ----- the journal: resumable execution ---------------------------------------------------------
-def append_jsonl(path: str, record: dict) -> None:
-    """Append ``record`` as one line, durably (flush + fsync). A line torn by an earlier crash is
-    closed with a newline first, so it stays one unreadable line and never corrupts this one."""
-    line = json.dumps(record) + "\n"
-    with open(path, "a+b") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                line = "\n" + line
-        f.write(line.encode("utf-8"))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_jsonl(path: str) -> list[dict]:
-    """The records of a journal; lines that do not parse (torn by a kill) are skipped."""
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "id" in record:
-                records.append(record)
-    return records
-
-
 def execute(trials: Iterable[dict], *, journal: str, executor: Executor | None = None, workers: int | None = None,
             scheduler: str | None = None, data_dir: str | None = None,
             on_result: Callable[[dict, int, int], None] | None = None,
@@ -351,6 +321,6 @@ def execute(trials: Iterable[dict], *, journal: str, executor: Executor | None =
     return {"results": [done[t["id"]] for t in trials], "executed": executed, "skipped": skipped}
 
 
-__all__ = ["DaskExecutor", "Executor", "ExecutorError", "LocalExecutor", "append_jsonl", "available_cores",
-           "canonical", "execute", "import_distributed", "make_executor", "make_trial", "read_jsonl", "run_trial",
+__all__ = ["DaskExecutor", "Executor", "ExecutorError", "LocalExecutor", "available_cores",
+           "canonical", "execute", "import_distributed", "make_executor", "make_trial", "run_trial",
            "trial_id"]

@@ -57,7 +57,7 @@ def _figure(width: float, height: float):
 
 def _save(fig, out: PathLike) -> str:
     """Write ``fig`` as PNG to ``out`` atomically; return the path as a string."""
-    from .models.io import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     out = os.fspath(out)
     buf = io.BytesIO()

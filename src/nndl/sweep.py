@@ -379,7 +379,7 @@ def run_sweep(base: dict, points: list[dict], *, out: str, seeds: int = 1, first
 
 
 def _write_reports(out: str, report: dict) -> None:
-    from .models.io import atomic_write_bytes
+    from .files import atomic_write_bytes
 
     atomic_write_bytes(os.path.join(out, "results.json"), json.dumps(report, indent=1).encode())
     atomic_write_bytes(os.path.join(out, "results.md"), results_markdown(report).encode())

@@ -186,7 +186,7 @@ def test_temp_files_of_killed_writers_are_removed_by_the_next_write(tmp_path):
     import subprocess
     import sys
 
-    from nndl.data.idx import atomic_output
+    from nndl.files import atomic_output
 
     target = tmp_path / "checkpoint.npz"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,

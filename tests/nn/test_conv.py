@@ -9,9 +9,9 @@ import pytest
 
 import nndl
 from nndl.errors import ShapeError
-from nndl.nn.conv import ConvPool, Conv2D, L2Pool, MaxPool
-from nndl.nn.kernels.reference import conv_forward, maxpool_forward
+from nndl.nn.conv import Conv2D, ConvPool, L2Pool, MaxPool
 from nndl.nn.gradcheck import check_layer
+from nndl.nn.kernels.reference import conv_forward, maxpool_forward
 from nndl.nn.layers import LAYER_TYPES
 
 TOL = 1e-6

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from nndl.data import images
-from nndl.segment import read_number
 from nndl.models import load_default_model
+from nndl.segment import read_number
 from tests.web.helpers import free_port, wait_for_server
 
 CHROMIUM = "/usr/bin/chromium"

@@ -7,9 +7,9 @@ chapter 6's shifted training set (or random distortions) as uint8 IDX files.
 from __future__ import annotations
 
 import argparse
+import time
 
 from .common import non_negative_int
-import time
 
 
 def register(subparsers) -> None:
@@ -98,10 +98,10 @@ def run_verify(args) -> int:
 
 
 def run_fetch(args) -> int:
+    import signal
+
     from ..data import fetch
     from ..data.datasets import dataset_files
-
-    import signal
 
     def stop(signum, frame):          # SIGTERM as Ctrl-C: the half-written file is removed on the way out
         raise KeyboardInterrupt

@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 
-from .common import non_negative_int
 from ..nn.perceptron import (
     LOGIC_FUNCTIONS,
     PerceptronDidNotConverge,
@@ -22,7 +21,7 @@ from ..nn.perceptron import (
     sigmoid_limit_deviation,
     train_perceptron,
 )
-
+from .common import non_negative_int
 
 # Of the demo's functions, the ones no single perceptron can compute.
 NOT_LINEARLY_SEPARABLE = {"XOR"}

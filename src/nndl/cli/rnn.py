@@ -13,13 +13,13 @@ Also runnable without the top-level dispatcher: ``python -m nndl.cli.rnn seq-mni
 from __future__ import annotations
 
 import argparse
-
-from .common import non_negative_int
 import json
 import math
 import os
 import sys
 import time
+
+from .common import non_negative_int
 
 
 def register(subparsers) -> None:
@@ -81,6 +81,7 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> None:
 
 def run_seq_mnist(args: argparse.Namespace) -> int:
     import nndl
+
     from ..nn.recurrent import sequential_mnist_network
 
     for name in ("hidden", "epochs", "train_size", "batch_size", "eta"):

@@ -5,7 +5,15 @@ import argparse
 import json
 import os
 
-from .common import add_data_dir, add_kernels_flag, int_list, non_negative_float, non_negative_int, positive_float, positive_int
+from .common import (
+    add_data_dir,
+    add_kernels_flag,
+    int_list,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 # flag dest → settings key, for flags whose value maps one to one
 FLAG_SETTINGS = ("sizes", "activation", "output_activation", "cost", "init", "output_encoding", "epochs",

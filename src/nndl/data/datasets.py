@@ -41,7 +41,8 @@ from typing import IO, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataFormatError, DataNotFoundError
-from .idx import GZIP_MAGIC, atomic_output, read_idx
+from ..files import atomic_output
+from .idx import GZIP_MAGIC, read_idx
 
 Pair = tuple[np.ndarray, np.ndarray]  # (x (n, 784) float, y (n,) int64)
 

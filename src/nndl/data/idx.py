@@ -14,10 +14,8 @@ chunks until end of stream. Any damage raises ``DataFormatError`` naming the fil
 from __future__ import annotations
 
 import contextlib
-import errno
 import gzip
 import os
-import tempfile
 import zlib
 from pathlib import Path
 from typing import IO, Iterator, Union
@@ -25,6 +23,7 @@ from typing import IO, Iterator, Union
 import numpy as np
 
 from ..errors import DataFormatError
+from ..files import atomic_output
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -207,57 +206,3 @@ def _as_ubyte(a: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
-def _remove_stale_parts(path: Path) -> None:
-    """Delete ``atomic_output``'s temporary files for ``path`` whose writer process is gone."""
-    import glob
-
-    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        pid = part.name[len(path.name) + 2:].split(".", 1)[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            with contextlib.suppress(OSError):
-                part.unlink()
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:       # someone else's process
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def atomic_output(path: PathLike) -> Iterator[IO[bytes]]:
-    """A binary file that appears at ``path`` only if the ``with`` block finishes.
-
-    Writes go to a hidden temporary file in the same folder (so the final ``os.replace`` is atomic);
-    on any exception the temporary file is removed and ``path`` is left as it was. The temporary
-    file's name holds the writer's process id, so that the temporary files of writers killed
-    mid-write (SIGKILL leaves them behind) are removed by the next write to ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_parts(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        if exc.errno == errno.ENOSPC:
-            raise OSError(exc.errno, f"no space left on the device to write {path}; free some space or choose "
-                                     "another folder") from None
-        raise
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

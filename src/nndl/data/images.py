@@ -515,7 +515,7 @@ def _grey_png(u8: np.ndarray) -> bytes:
 
 def save_png(x: np.ndarray, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Write ``to_png(x)`` to ``path`` atomically (a temp file in the same folder, then a rename)."""
-    from ..models.io import atomic_write_bytes
+    from ..files import atomic_write_bytes
 
     path = Path(path)
     atomic_write_bytes(os.fspath(path), to_png(x, **kwargs))

@@ -23,19 +23,12 @@ import numpy as np
 from .. import safejson
 from ..backend import to_numpy
 from ..errors import ModelFileError
+from ..files import atomic_write_bytes
 
 FORMAT = "nndl-model"
 VERSION = 1
 META_KEY = "__nndl__"
 MAX_JSON_BYTES = 16 * 2**20
-
-
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same directory and a rename."""
-    from ..data.idx import atomic_output
-
-    with atomic_output(path) as f:
-        f.write(data)
 
 
 def _param_key(layer_index: int, name: str) -> str:

@@ -12,8 +12,6 @@ pooling windows do not overlap and must tile the map exactly; ConvPool has strid
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..errors import ShapeError

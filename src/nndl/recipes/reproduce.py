@@ -12,7 +12,8 @@ import os
 import statistics
 from typing import Any, Callable
 
-from ..models.io import atomic_write_bytes, load, read_metadata
+from ..files import atomic_write_bytes
+from ..models.io import load, read_metadata
 from . import RecipeError, checkpoint_of_this_run, load_recipe, measured, run, same_experiment, settings_from
 
 

@@ -1,6 +1,17 @@
 """Training: optimisers, callbacks and the loop (chapters 1 and 3)."""
-from .callbacks import (BatchMonitor, Callback, Checkpoint, EarlyStopping, ExponentialSchedule, MetricsLog,
-                        Monitor, PlateauSchedule, PrintProgress, ProgressBar, StepSchedule)
+from .callbacks import (
+                        BatchMonitor,
+                        Callback,
+                        Checkpoint,
+                        EarlyStopping,
+                        ExponentialSchedule,
+                        MetricsLog,
+                        Monitor,
+                        PlateauSchedule,
+                        PrintProgress,
+                        ProgressBar,
+                        StepSchedule,
+)
 from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, RMSProp, make_optimizer
 from .trainer import History, Trainer, fit
 

@@ -269,7 +269,7 @@ class MetricsLog(Callback):
 
         keep = [line for line in lines if kept(line)]
         if keep != lines:
-            from ..models.io import atomic_write_bytes
+            from ..files import atomic_write_bytes
 
             atomic_write_bytes(self.path, "".join(keep).encode())
 

@@ -28,7 +28,7 @@ from .callbacks import (
     ProgressBar,
     now,
 )
-from .optimizers import SGD, Optimizer
+from .optimizers import Optimizer
 
 
 class History(Callback):

@@ -36,11 +36,10 @@ from typing import Any
 import numpy as np
 
 from .. import safejson
+from ..backend import to_numpy
+from ..data.images import MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image, to_png
 from ..errors import NonFiniteOutputError
 from .security import REQUEST_TIMEOUT, SecurityMiddleware, allowed_hosts_for, deadline_protocol, send_json_error
-from ..backend import to_numpy
-from ..data.images import (MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image,
-                           to_png)
 
 MAX_BODY = 2**20                      # bytes in a request body (1 MiB)
 FORMATS = ("PNG", "JPEG")             # decoders allowed for images from the network

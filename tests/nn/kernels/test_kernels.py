@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import nndl
-from nndl.errors import ShapeError
 from nndl.nn import kernels
 from nndl.nn.kernels import numba_cpu, reference
 

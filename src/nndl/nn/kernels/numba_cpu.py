@@ -39,8 +39,7 @@ import numba  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 from . import reference
-from .reference import (channels_first, check_conv_shapes, check_convpool_shapes, check_pool_shape,
-                        conv_output_size)
+from .reference import channels_first, check_conv_shapes, check_convpool_shapes, check_pool_shape, conv_output_size
 
 NAME = "numba"
 
