@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 import nndl
+from nndl.analysis import roundtrip_accuracy
 from nndl.data import images
 from nndl.models.default import DefaultModelMissingError, load_model
 
@@ -74,7 +75,7 @@ def main() -> None:
     x, y = x[:args.n], y[:args.n]
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        report = images.roundtrip_accuracy(net, x, y, args.keep or tmp)
+        report = roundtrip_accuracy(net, x, y, args.keep or tmp)
     report["seconds"] = round(time.perf_counter() - t, 2)
     report["model"] = which
     report["difference_points"] = round(100 * (report["roundtrip_accuracy"] - report["direct_accuracy"]), 3)

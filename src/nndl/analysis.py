@@ -4,13 +4,16 @@ the chapter-6 ensemble).
 
 Pure NumPy, no plotting: ``nndl.plots`` draws what this module computes, and ``nndl evaluate``
 prints ``error_report``. Rows of the confusion matrix are the true classes, columns the predicted
-ones, so ``matrix[3, 5]`` counts the 3s taken for 5s.
+ones, so ``matrix[3, 5]`` counts the 3s taken for 5s. ``roundtrip_accuracy`` checks that the
+preprocessing of outside images (``nndl.data.images``) reproduces MNIST's own form.
 
 Limits: single-label classification only; labels are integers in ``0 .. n_classes - 1`` (one-hot
 target rows are accepted and turned into labels).
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -139,3 +142,27 @@ def error_report(net, data: tuple[Any, Any], *, class_names: Sequence[str] | Non
     """
     x, y = _split_data(data)
     return report_from_predictions(y, net.predict(x), int(getattr(net, "n_classes", 10)), class_names=class_names)
+
+
+def roundtrip_accuracy(network, x: np.ndarray, y: np.ndarray, directory: str | os.PathLike) -> dict:
+    """Save each image (n, 784) as a PNG in ``directory``, read it back through ``preprocess``, predict.
+
+    Returns the accuracy on the arrays directly and through the files, and how many predictions
+    changed: a check that the preprocessing reproduces MNIST's own form.
+    """
+    from .data.imagefile import save_png
+    from .data.images import preprocess_many
+
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y)
+    directory = Path(directory)
+    paths = [save_png(img, directory / f"{i:05d}.png") for i, img in enumerate(x)]
+    x_files = preprocess_many(paths)  # (n, 784)
+    direct, through = network.predict(x), network.predict(x_files)
+    return {
+        "n": int(len(y)),
+        "direct_accuracy": float((direct == y).mean()),
+        "roundtrip_accuracy": float((through == y).mean()),
+        "changed_predictions": int((direct != through).sum()),
+        "mean_abs_pixel_difference": float(np.abs(x_files - x).mean()),
+    }

@@ -33,7 +33,8 @@ from typing import Any, Iterable
 import numpy as np
 from scipy import ndimage
 
-from .data.images import BOX_THRESHOLD, MAX_SIDE, NoDigitError, centre_digit, ink_map, pil_image, read_image
+from .data.imagefile import MAX_SIDE, pil_image, read_image
+from .data.images import BOX_THRESHOLD, NoDigitError, centre_digit, ink_map
 from .errors import NNDLError
 
 WORK_HEIGHT = 48          # the line is scaled down to about this height (pixels) before the search

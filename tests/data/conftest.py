@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nndl.data import find_dataset_dir, write_idx
-from nndl.data.datasets import dataset_files
+from nndl.data.sources import dataset_files
 from tests.web.helpers import digit_model
 
 MNIST_NAMES = {

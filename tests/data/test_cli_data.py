@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import nndl.cli
-from nndl.data.datasets import dataset_files
+from nndl.data.sources import dataset_files
 
 from .conftest import MNIST_NAMES
 

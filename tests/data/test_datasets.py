@@ -186,7 +186,7 @@ def test_verify_reports_each_file(tmp_path, tiny):
 def _prefill(dest: Path, mnist_dir: Path, roles=("train_images", "train_labels", "test_images")) -> None:
     """Copy some real files into ``dest`` so a fetch only has to download the rest (fast tests)."""
     dest.mkdir(parents=True, exist_ok=True)
-    for role, path in data.datasets.dataset_files("mnist", mnist_dir).items():
+    for role, path in data.sources.dataset_files("mnist", mnist_dir).items():
         if role in roles:
             shutil.copy(path, dest / path.name)
 

@@ -1,5 +1,5 @@
-"""Outside images → MNIST form (nndl.data.images): real MNIST test digits moved, scaled, inverted,
-saved as PNG/JPEG files and read back must be classified as the originals are."""
+"""Outside images → MNIST form (nndl.data.images, nndl.data.imagefile): real MNIST test digits
+moved, scaled, inverted, saved as PNG/JPEG files and read back must be classified as the originals are."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from nndl.data import images
-from nndl.data.images import ImageFormatError, ImageTooLargeError, NoDigitError
+from nndl.analysis import roundtrip_accuracy
+from nndl.data import imagefile, images
+from nndl.data.imagefile import ImageFormatError, ImageTooLargeError
+from nndl.data.images import NoDigitError
 from nndl.errors import NNDLError
 from tests.web.helpers import encode, png_claiming
 
@@ -50,7 +52,7 @@ def test_moved_scaled_inverted_digits_are_read_as_the_originals(net, test_digits
 
 def test_round_trip_through_png_files_reproduces_mnist(net, test_digits, tmp_path):
     x, y = test_digits
-    report = images.roundtrip_accuracy(net, x, y, tmp_path)
+    report = roundtrip_accuracy(net, x, y, tmp_path)
     assert report["n"] == 200
     assert report["changed_predictions"] <= 1
     assert abs(report["roundtrip_accuracy"] - report["direct_accuracy"]) <= 0.005
@@ -148,11 +150,11 @@ def test_huge_images_are_refused_before_decoding():
 
 def test_png_output_round_trips(test_digits, tmp_path):
     x = test_digits[0][0]
-    path = images.save_png(x, tmp_path / "sub" / "d.png")
+    path = imagefile.save_png(x, tmp_path / "sub" / "d.png")
     back = np.asarray(Image.open(path), dtype=np.float32).reshape(784) / 255
     np.testing.assert_allclose(back, x, atol=0.5 / 255 + 1e-6)
     assert Image.open(path).size == (28, 28)
-    assert Image.open(__import__("io").BytesIO(images.to_png(x, scale=4))).size == (112, 112)
+    assert Image.open(__import__("io").BytesIO(imagefile.to_png(x, scale=4))).size == (112, 112)
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["d.png"]  # no temp file left
 
 
@@ -202,7 +204,7 @@ def test_a_truncated_jpeg_is_refused_as_a_truncated_png_is(keep):
 
     from PIL import Image
 
-    from nndl.data.images import ImageFormatError, read_image
+    from nndl.data.imagefile import ImageFormatError, read_image
 
     img = np.full((64, 64), 255, np.uint8)
     img[10:50, 28:36] = 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nndl.data import images
+from nndl.data import imagefile, images
 from tests.web.helpers import encode
 
 
@@ -36,7 +36,7 @@ def test_uint8_levels_give_bit_for_bit_the_float_ink(test_digits):
             grey = np.clip(grey.astype(int) + rng.integers(-8, 9, grey.shape), 0, 255).astype(np.uint8)
             grey[3:5, 3:5] = 0
         as_float = grey.astype(np.float32) / 255
-        assert images.read_grey(encode(grey)).dtype == np.uint8  # bytes of an 8-bit file: the level path
+        assert imagefile.read_grey(encode(grey)).dtype == np.uint8  # bytes of an 8-bit file: the level path
         assert np.array_equal(images.ink_map(grey), images.ink_map(as_float))
         assert np.array_equal(images.preprocess(encode(grey)), images.preprocess(as_float))
 
@@ -57,7 +57,7 @@ def test_median_of_counts_is_numpy_median():
 def test_an_opaque_alpha_channel_is_dropped(test_digits):
     grey = _drawing(test_digits[0][0], scale=4)
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])  # what a browser's canvas sends
-    assert images.read_grey(encode(rgba)).dtype == np.uint8
+    assert imagefile.read_grey(encode(rgba)).dtype == np.uint8
     assert np.array_equal(images.preprocess(encode(rgba)), images.preprocess(encode(grey)))
 
 
@@ -99,9 +99,9 @@ def test_png_is_written_exactly():
     expected = np.round(x.reshape(28, 28) * 255).astype(np.uint8)
     for kwargs, want in (({}, expected), ({"invert": True}, 255 - expected),
                          ({"scale": 3}, expected.repeat(3, axis=0).repeat(3, axis=1))):
-        img = Image.open(io.BytesIO(images.to_png(x, **kwargs)))
+        img = Image.open(io.BytesIO(imagefile.to_png(x, **kwargs)))
         img.load()  # checks the chunks' CRCs and the compressed data
         assert img.format == "PNG" and img.mode == "L"
         assert np.array_equal(np.asarray(img), want)
     with pytest.raises(ValueError, match="square number"):
-        images.to_png(np.zeros(10))
+        imagefile.to_png(np.zeros(10))

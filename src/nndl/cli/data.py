@@ -101,7 +101,7 @@ def run_fetch(args) -> int:
     import signal
 
     from ..data import fetch
-    from ..data.datasets import dataset_files
+    from ..data.sources import dataset_files
 
     def stop(signum, frame):          # SIGTERM as Ctrl-C: the half-written file is removed on the way out
         raise KeyboardInterrupt
@@ -125,7 +125,8 @@ def run_expand(args) -> int:
     paths = build_expanded(args.kind, args.data_dir, out=args.out, validation_size=args.validation_size,
                            seed=args.seed, copies=args.copies, force=args.force)
     print(expanded_summary(paths))
-    print(f"{args.kind}: done in {time.perf_counter() - t0:.1f} s; load with nndl.data.load_expanded_mnist({args.kind!r})")
+    print(f"{args.kind}: done in {time.perf_counter() - t0:.1f} s; "
+          f"load with nndl.data.load_expanded_mnist({args.kind!r})")
     return 0
 
 

@@ -38,7 +38,8 @@ def _preprocessed_name(path: Path, taken: set[str]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.images import preprocess, save_png
+    from ..data.imagefile import save_png
+    from ..data.images import preprocess
     from ..models.default import load_model
 
     net = load_model(args.model)

@@ -31,8 +31,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import DataFormatError
-from .datasets import Pair, cache_root, load_mnist, load_raw
+from .datasets import Pair, load_mnist, load_raw
 from .idx import idx_shape, read_idx, write_idx
+from .sources import cache_root
 
 KINDS = ("shift4", "affine", "elastic")
 # Simard, Steinkraus & Platt (2003) used alpha=34, sigma=4 for elastic distortions of MNIST.
@@ -97,7 +98,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, *, max_shift: float = 2.0, 
         if value < 0:
             raise ValueError(f"{name} must be >= 0, got {value}")
     if elastic_alpha is None and elastic_sigma is not None:
-        raise ValueError("elastic_sigma given without elastic_alpha; set elastic_alpha (e.g. 34) to use elastic distortion")
+        raise ValueError("elastic_sigma given without elastic_alpha; "
+                         "set elastic_alpha (e.g. 34) to use elastic distortion")
     sigma = ELASTIC_SIGMA if elastic_sigma is None else float(elastic_sigma)
     if elastic_alpha is not None and sigma <= 0:
         raise ValueError(f"elastic_sigma must be > 0, got {sigma}")
