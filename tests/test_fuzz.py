@@ -125,7 +125,7 @@ def test_any_image_bytes_give_a_digit_image_or_an_image_error(data):
 def client():
     from fastapi.testclient import TestClient
 
-    from nndl.web.server import create_app
+    from nndl.web.app import create_app
 
     net = nndl.Network([nndl.Dense(784, 10, "softmax")], cost="log-likelihood", seed=0)
     return TestClient(create_app(net), raise_server_exceptions=False)

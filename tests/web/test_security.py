@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from nndl.web.app import create_app
 from nndl.web.security import allowed_hosts_for
-from nndl.web.server import create_app
 from tests.web.helpers import digit_model
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from nndl.cli import serve
-from nndl.web.server import predict_payload
+from nndl.web.payloads import predict_payload
 from tests.web.helpers import digit_model, encode, free_port, wait_for_server
 
 

@@ -3,7 +3,7 @@
 Opens a page with a drawing canvas that shows the network's reading live, and a JSON API
 (``/api/predict``, ``/api/read``, ``/api/health``; schema at ``/openapi.json``, docs at ``/docs``).
 ``--workers N`` serves from N processes on one port (one per core to use: a process computes on
-one core at a time). See ``nndl.web.server``. Needs ``pip install 'nndl[web]'``. Also runnable as
+one core at a time). See ``nndl.web.workers``. Needs ``pip install 'nndl[web]'``. Also runnable as
 ``python -m nndl.cli.serve`` with the same arguments.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the model (refusing a bad one before binding the port), then serve until interrupted."""
     from ..models.default import load_model, model_label
-    from ..web.server import check_port_free, run_server, run_workers
+    from ..web.workers import check_port_free, run_server, run_workers
 
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")

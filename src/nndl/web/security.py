@@ -58,8 +58,9 @@ class SecurityMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = headers.get("host", "")
         if self.allowed is not None and _host_name(host) not in self.allowed:
-            return await send_json_error(send, 400, "BadHost", f"this server does not answer to the host name {host!r}; "
-                                 f"start it with --allowed-host {_host_name(host) or 'NAME'} to allow it")
+            return await send_json_error(send, 400, "BadHost",
+                                         f"this server does not answer to the host name {host!r}; "
+                                         f"start it with --allowed-host {_host_name(host) or 'NAME'} to allow it")
         origin = headers.get("origin")
         cross_origin = origin and origin != "null" and urlsplit(origin).netloc.lower() != host.lower()
         if scope["method"] == "POST" and cross_origin:

@@ -1,0 +1,154 @@
+"""The work behind the endpoints: a request's image bytes in, the API's JSON answers out.
+
+Plain functions, no FastAPI: ``image_from_request`` takes the image out of a request body (a
+multipart field ``image``, a raw PNG/JPEG body, or JSON ``{"image": "<base64 or data: URL>"}``);
+``predict_payload`` and ``read_payload`` answer /api/predict and /api/read. Bad input raises
+``APIError`` with the HTTP status and the error's name.
+"""
+
+import base64
+import binascii
+from typing import Any
+
+import numpy as np
+
+from .. import safejson
+from ..backend import to_numpy
+from ..data.images import MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image, to_png
+from ..errors import NonFiniteOutputError
+
+FORMATS = ("PNG", "JPEG")             # decoders allowed for images from the network
+RAW_TYPES = {"image/png", "image/jpeg", "image/jpg"}
+SKIPPED_KINDS = {"dropout", "flatten"}  # layers that show nothing new in the activations panel
+
+
+class APIError(Exception):
+    """An input problem to answer with ``status`` and a JSON body naming ``error``."""
+
+    def __init__(self, status: int, error: str, detail: str):
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+# ----- the work behind the endpoints ------------------------------------------------------------------
+def _image_errors(exc: Exception) -> APIError:
+    from ..segment import SegmentationError
+
+    status = {NoDigitError: 422, SegmentationError: 422, ImageTooLargeError: 413, ImageFormatError: 400}[type(exc)]
+    return APIError(status, type(exc).__name__, str(exc))
+
+
+def predict_payload(network, data: bytes, *, activations: bool = False, max_side: int = MAX_SIDE) -> dict:
+    """The answer of /api/predict for encoded image bytes."""
+    try:
+        x = preprocess(data, max_side=max_side, formats=FORMATS)  # (784,)
+    except (NoDigitError, ImageTooLargeError, ImageFormatError) as exc:
+        raise _image_errors(exc) from None
+    try:
+        proba = network.predict_proba(x)[0]  # (n_classes,)
+    except NonFiniteOutputError as exc:
+        raise APIError(500, "NonFiniteOutputError", str(exc)) from None
+    out = {"digit": int(proba.argmax()), "probabilities": [float(p) for p in proba],
+           "preprocessed": base64.b64encode(to_png(x)).decode("ascii")}
+    if activations:
+        out["activations"] = layer_activations(network, x)
+    return out
+
+
+def read_payload(network, data: bytes, *, max_side: int = MAX_SIDE) -> dict:
+    """The answer of /api/read for encoded image bytes."""
+    from ..data.images import ink_map
+    from ..segment import SegmentationError, read_ink
+
+    try:
+        return read_ink(network, ink_map(read_image(data, max_side=max_side, formats=FORMATS))).to_dict()
+    except (NoDigitError, SegmentationError, ImageTooLargeError, ImageFormatError) as exc:
+        raise _image_errors(exc) from None
+    except NonFiniteOutputError as exc:
+        raise APIError(500, "NonFiniteOutputError", str(exc)) from None
+
+
+def layer_activations(network, x: np.ndarray) -> list[dict]:
+    """Each hidden layer's activations for one input, running the layers' forward one by one.
+
+    Dense layers give a vector ``shape [n]``; convolution and pooling layers give feature maps
+    ``shape [maps, h, w]``; ``values`` is the flattened array, rounded to 4 decimals.
+    """
+    a = network.prepare_input(x)  # (1, *input_shape)
+    out = []
+    for i, layer in enumerate(network.layers[:-1]):  # the output layer is shown as probabilities
+        a = layer.forward(a)
+        if layer.kind in SKIPPED_KINDS:
+            continue
+        arr = np.asarray(to_numpy(a[0]), dtype=np.float64)
+        act = getattr(getattr(layer, "activation", None), "name", None)
+        out.append({"layer": i, "kind": layer.kind, "activation": act, "shape": list(arr.shape),
+                    "values": np.round(arr.ravel(), 4).tolist()})
+    return out
+
+
+def model_summary(network, name: str) -> dict:
+    return {"name": name, "layers": [repr(layer) for layer in network.layers],
+            "n_params": int(network.n_params), "n_classes": int(network.n_classes),
+            "input_shape": list(network.input_shape)}
+
+
+# ----- request bodies → image bytes ------------------------------------------------------------------
+def decode_base64_image(text: Any) -> bytes:
+    """Image bytes from base64 text or a ``data:image/...;base64,`` URL (400/415 when malformed)."""
+    if not isinstance(text, str) or not text.strip():
+        raise APIError(400, "BadRequest", 'the "image" value must be a non-empty string of base64 or a data: URL')
+    text = text.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        media = header[5:].split(";")[0].strip().lower()
+        if not sep or ";base64" not in header.lower():
+            raise APIError(400, "BadBase64", "a data: URL must look like data:image/png;base64,<base64>")
+        if media not in RAW_TYPES:
+            raise APIError(415, "UnsupportedMediaType", f"the data: URL holds {media or 'no media type'}; "
+                           "send image/png or image/jpeg")
+    text = "".join(text.split())
+    text += "=" * (-len(text) % 4)  # forgive missing padding
+    altchars = b"-_" if ("-" in text or "_" in text) else None  # the URL-safe alphabet
+    try:
+        data = base64.b64decode(text, altchars=altchars, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise APIError(400, "BadBase64", f"the image is not valid base64 ({exc})") from None
+    if not data:
+        raise APIError(400, "BadRequest", "the image is empty")
+    return data
+
+
+async def image_from_request(request) -> bytes:
+    """The image bytes of a request: multipart field ``image``, raw PNG/JPEG, or JSON with base64."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in RAW_TYPES:
+        data = await request.body()
+        if not data:
+            raise APIError(400, "BadRequest", f"the {media} body is empty")
+        return data
+    if media == "multipart/form-data":            # (not x-www-form-urlencoded: only the documented types)
+        try:
+            form = await request.form(max_files=4, max_fields=16)
+        except Exception as exc:  # noqa: BLE001 - malformed multipart raises parser-specific errors
+            raise APIError(400, "BadRequest", f"the multipart form could not be parsed ({exc})") from None
+        field = form.get("image")
+        if field is None:
+            raise APIError(400, "BadRequest", 'the multipart form has no field named "image"')
+        if isinstance(field, str):  # a text field (or a plain HTML form's): base64 or a data: URL
+            return decode_base64_image(field)
+        data = await field.read()
+        if not data:
+            raise APIError(400, "BadRequest", 'the "image" file is empty')
+        return data
+    if media == "application/json":
+        try:
+            payload = safejson.loads(await request.body(), "the JSON body")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise APIError(400, "BadRequest", f"the JSON body could not be parsed ({exc})") from None
+        if not isinstance(payload, dict) or "image" not in payload:
+            raise APIError(400, "BadRequest", 'the JSON body must be an object like {"image": "<base64>"}')
+        return decode_base64_image(payload["image"])
+    raise APIError(415, "UnsupportedMediaType",
+                   f"content type {media or '(none)'} is not accepted; send image/png, image/jpeg, "
+                   'multipart/form-data with a field "image", or application/json {"image": "<base64>"}')
