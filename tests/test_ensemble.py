@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 import nndl
-from nndl.ensemble import Ensemble, member_trials, reproduce_ensemble, train_ensemble
+from nndl.ensemble import Ensemble, member_trials, train_ensemble
 from nndl.executors import run_trial
 from nndl.files import read_jsonl
-from nndl.recipes import load_recipe, settings_from
-from nndl.recipes.reproduce import finished_run, reproduce
+from nndl.recipes import load_recipe
+from nndl.recipes.reproduce import finished_run, reproduce, run_ensemble
+from nndl.settings import settings_from
 from tests.inline_executor import InlineExecutor
 
 SMALL = {"sizes": [784, 10, 10], "train_size": 500, "epochs": 1, "validation_size": 1000}
@@ -77,7 +78,7 @@ def test_cli_trains_members_in_parallel_saves_them_and_reports_the_vote(tmp_path
     # the same settings (recipe + overrides), so it finds all three members finished and trains nothing.
     recipe = {"id": "test-ensemble", "kind": "ensemble", "members": "ch3-ce-30", "n_members": 3}
     overrides = {"epochs": 1, "train_size": 500}
-    res = reproduce_ensemble(recipe, seed=0, out=str(tmp_path), overrides=overrides, data_dir=None, verbose=False)
+    res = run_ensemble(recipe, seed=0, out=str(tmp_path), overrides=overrides, data_dir=None, verbose=False)
     assert res["measured"] == report["vote_accuracy"] and res["epochs_run"] == 1 and res["seconds"] > 0
     assert res["member_accuracies"] == [m["test_accuracy"] for m in report["members"]]
     assert json.load(open(os.path.join(out, "ensemble.json")))["executed"] == 0
@@ -101,7 +102,7 @@ def test_member_trials_have_distinct_ids_paths_and_checkpoints(tmp_path):
 
 
 def test_a_member_cut_off_mid_training_resumes_from_its_checkpoint_and_ends_identical(tmp_path):
-    from nndl.recipes import run
+    from nndl.experiment import run
 
     settings = settings_from({**SMALL, "epochs": 2, "eta": 3.0})
     whole = run_trial(member_trials(settings, 1, str(tmp_path / "whole"))[0], None)
@@ -125,7 +126,7 @@ def test_reproduce_runner_and_cli_refuse_what_is_not_an_ensemble_of_networks(tmp
     from nndl.cli import ensemble as ensemble_cli
 
     with pytest.raises(ValueError, match="members"):
-        reproduce_ensemble({"id": "x"}, seed=0, out=str(tmp_path), overrides={}, data_dir=None, verbose=False)
+        run_ensemble({"id": "x"}, seed=0, out=str(tmp_path), overrides={}, data_dir=None, verbose=False)
     parser = argparse.ArgumentParser()
     ensemble_cli.register(parser.add_subparsers())
     for argv, message in ([["--recipe", "base-svm", "--members", "2"], "kind 'baseline'"],
@@ -142,7 +143,7 @@ def test_reproduce_runner_uses_the_member_recipes_finished_runs_and_trains_only_
     own = [os.path.join(out, "ch3-ce-30", f"seed{k}.npz") for k in range(2)]
 
     recipe = {"id": "test-ensemble", "kind": "ensemble", "members": "ch3-ce-30", "n_members": 3}
-    res = reproduce_ensemble(recipe, seed=0, out=out, overrides=overrides, data_dir=None, verbose=False)
+    res = run_ensemble(recipe, seed=0, out=out, overrides=overrides, data_dir=None, verbose=False)
     report = json.load(open(os.path.join(out, "test-ensemble", "seed0", "ensemble.json")))
     assert report["reused"] == 2 and report["executed"] == 1                  # only seed 2 was trained
     assert [m["path"] for m in report["members"][:2]] == [os.path.abspath(p) for p in own]
@@ -153,7 +154,7 @@ def test_reproduce_runner_uses_the_member_recipes_finished_runs_and_trains_only_
 
     # Other settings (here η) never reuse a run: seed 0 is trained again for the new settings.
     other = {**overrides, "eta": 0.1}
-    reproduce_ensemble({**recipe, "id": "test-ensemble-eta", "n_members": 1}, seed=0, out=out, overrides=other,
+    run_ensemble({**recipe, "id": "test-ensemble-eta", "n_members": 1}, seed=0, out=out, overrides=other,
                        data_dir=None, verbose=False)
     report = json.load(open(os.path.join(out, "test-ensemble-eta", "seed0", "ensemble.json")))
     assert report["reused"] == 0 and report["executed"] == 1

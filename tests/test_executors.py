@@ -21,7 +21,7 @@ from nndl.executors import (
     trial_id,
 )
 from nndl.files import append_jsonl, read_jsonl
-from nndl.recipes import settings_from
+from nndl.settings import settings_from
 from tests.inline_executor import InlineExecutor
 
 # A trial small enough to train in a fraction of a second: 500 images, 1 epoch, 1,000 validation images.

@@ -12,7 +12,8 @@ import pytest
 from nndl.cli.train import add_training_flags, settings_from_args
 from nndl.executors import available_cores, make_trial, run_trial
 from nndl.files import read_jsonl
-from nndl.recipes import load_recipe, settings_from
+from nndl.recipes import load_recipe
+from nndl.settings import settings_from
 from nndl.sweep import (
     Range,
     SweepError,
@@ -39,7 +40,7 @@ def test_grid_values_are_parsed_and_checked_like_train_flags():
     assert all(isinstance(v, float) for v in grid["eta"]) and all(isinstance(v, int) for v in grid["mini_batch_size"])
     with pytest.raises(SweepError, match="eta.*positive"):
         parse_grid(["eta=0.5,-1"])
-    with pytest.raises(SweepError, match="invalid choice"):
+    with pytest.raises(SweepError, match="unknown cost .cubic.; choose from quadratic"):
         parse_grid(["cost=quadratic,cubic"])
     with pytest.raises(SweepError, match="cannot sweep 'etta'.*sweepable settings: .*eta"):
         parse_grid(["etta=1,2"])

@@ -8,11 +8,8 @@ the members.
 ...) in parallel through ``nndl.executors`` (local processes or a Dask cluster), saves each as
 ``OUT/member{k}.npz`` and reports each member's and the vote's test accuracy. It is resumable:
 finished members are recorded in ``OUT/members.jsonl`` and not trained again, and a member cut
-off mid-training resumes from its checkpoint (``OUT/checkpoints/<trial id>/``). ``reproduce_ensemble`` is the
-runner ``nndl reproduce`` uses for recipes with ``kind = "ensemble"`` (``members = "<recipe id>"``,
-``n_members = 5``); it takes members that ``nndl reproduce <members>`` already trained in the same
-OUT folder with the same settings and seeds as they are, so ``nndl reproduce ch6-dropout
-ch6-ensemble`` trains five dropout networks in all (seed 0 serves both rows), not six.
+off mid-training resumes from its checkpoint (``OUT/checkpoints/<trial id>/``). ``nndl reproduce`` runs
+``kind = "ensemble"`` recipes through it (``nndl.recipes.reproduce``).
 
 Limits: the members vote with their final weights (as the book's networks do after their last
 epoch). On a multi-machine Dask cluster, OUT must be on a filesystem every worker shares, since
@@ -92,7 +89,8 @@ def _load_member(result: dict):
     path = result["save"]
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"member {result['member']} finished on {result.get('worker', {}).get('host', 'this machine')} but {path} is not here: on a "
+            f"member {result['member']} finished on {result.get('worker', {}).get('host', 'this machine')} "
+            f"but {path} is not here: on a "
             "multi-machine cluster the --out folder must be on a filesystem all workers share (docs/CLUSTER.md)")
     return load(path)
 
@@ -110,8 +108,8 @@ def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int 
     "vote_errors", "seconds" (sum of the members' training time), "epochs_run", "executed", "skipped",
     "reused"}``.
     """
+    from .experiment import load_data
     from .files import atomic_write_bytes
-    from .recipes import load_data
 
     trials = member_trials(settings, n_members, out, first_seed=first_seed)
     reuse = reuse or {}
@@ -159,36 +157,4 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
-def reproduce_ensemble(recipe: dict, *, seed: int, out: str, overrides: dict, data_dir: str | None,
-                       verbose: bool, workers: int | None = None, scheduler: str | None = None) -> dict:
-    """``nndl reproduce`` runner for ``kind = "ensemble"`` recipes: train ``n_members`` networks of
-    recipe ``members`` (seed s uses member seeds s·n … s·n + n − 1, so seed 0 matches
-    ``nndl ensemble``) and return ``{"measured": vote test accuracy, "seconds", "epochs_run", ...}``."""
-    from .recipes import load_recipe, settings_from
-    from .recipes.reproduce import finished_run
-
-    if "members" not in recipe:
-        raise ValueError(f"ensemble recipe {recipe.get('id')!r} needs members = \"<recipe id>\"")
-    member_recipe = load_recipe(recipe["members"])
-    n_members = int(recipe.get("n_members", 5))
-    settings = settings_from({**member_recipe["settings"], **overrides})
-    folder = os.path.join(out, recipe["id"], f"seed{seed}")
-    if verbose:
-        print(f"== {recipe['id']}, seed {seed}: {n_members} × {recipe['members']} → {folder}", flush=True)
-    first_seed = seed * n_members
-    # Members already trained by `nndl reproduce <members> --out OUT` with these settings are used as they are.
-    reuse = {k: run for k in range(n_members)
-             if (run := finished_run(out, recipe["members"], first_seed + k, settings)) is not None}
-    if verbose and reuse:
-        print(f"using {len(reuse)} finished {recipe['members']} run(s) from {os.path.join(out, recipe['members'])}: "
-              f"seeds {', '.join(str(first_seed + k) for k in sorted(reuse))}", flush=True)
-    report = train_ensemble(settings, n_members, out=folder, first_seed=first_seed, workers=workers,
-                            scheduler=scheduler, data_dir=data_dir, verbose=verbose, reuse=reuse)
-    if verbose:
-        print("\n".join(report_lines(report)), flush=True)
-    return {"measured": report["vote_accuracy"], "seconds": report["seconds"], "epochs_run": report["epochs_run"],
-            "seed": seed, "vote_errors": report["vote_errors"],
-            "member_accuracies": [m["test_accuracy"] for m in report["members"]]}
-
-
-__all__ = ["Ensemble", "member_trials", "report_lines", "reproduce_ensemble", "train_ensemble"]
+__all__ = ["Ensemble", "member_trials", "report_lines", "train_ensemble"]

@@ -27,3 +27,7 @@ class NonFiniteOutputError(NNDLError, FloatingPointError):
 
 class TrainingDivergedError(NNDLError, FloatingPointError):
     """The cost became NaN or infinite during training."""
+
+
+class RecipeError(NNDLError, ValueError):
+    """A recipe id is wrong, or a run folder holds another run."""

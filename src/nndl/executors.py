@@ -25,8 +25,6 @@ be on a filesystem all workers and the parent share.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import socket
 import time
@@ -34,6 +32,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from .errors import NNDLError
 from .files import append_jsonl, read_jsonl
+from .settings import settings_from, trial_id
 
 DIST_HINT = "pip install 'nndl[dist]'"
 
@@ -43,33 +42,14 @@ class ExecutorError(NNDLError, RuntimeError):
 
 
 # ----- trials -----------------------------------------------------------------------------------
-def canonical(value: Any) -> Any:
-    """JSON-ready form where 5 and 5.0 are the same number (TOML ints vs flag floats)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {str(k): canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [canonical(v) for v in value]
-    return value
-
-
-def trial_id(settings: dict, seed: int) -> str:
-    """A stable id for (settings, seed): the same training run always gets the same id."""
-    text = json.dumps({"settings": canonical(settings), "seed": int(seed)}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def make_trial(settings: dict, seed: int, **extra: Any) -> dict:
-    """A trial dict: full settings (see ``nndl.recipes.DEFAULTS``), seed, id, plus ``extra`` keys
+    """A trial dict: full settings (see ``nndl.settings``), seed, id, plus ``extra`` keys
     (``params``: the swept values; ``save``: model path; ``checkpoint``: folder for resuming)."""
-    from .recipes import settings_from
-
     settings = settings_from(settings)
     return {"id": trial_id(settings, seed), "settings": settings, "seed": int(seed), **extra}
 
 
-# Keys of recipes.run's result copied into a trial's result (the history and repr stay behind).
+# Keys of experiment.run's result copied into a trial's result (the history and repr stay behind).
 RESULT_KEYS = ("best_validation_accuracy", "best_validation_epoch", "test_accuracy_at_best_validation",
                "best_test_accuracy", "best_test_epoch", "final_evaluation_accuracy", "epochs_run", "seconds")
 
@@ -77,19 +57,19 @@ RESULT_KEYS = ("best_validation_accuracy", "best_validation_epoch", "test_accura
 def run_trial(trial: dict, data_dir: str | None = None) -> dict:
     """Train one trial in this process and return its JSON-safe result.
 
-    The result holds the trial's keys, the accuracies of ``recipes.run`` (``best_validation_accuracy``,
-    ``test_accuracy_at_best_validation``, ... ), ``seconds`` (training time), ``wall_seconds`` (with
-    data loading) and ``worker`` (host, pid and the BLAS threads it trained with). BLAS is limited to ``trial["blas_threads"]``
-    threads (default 1) so that parallel trials do not fight over cores.
+    The result holds the trial's keys, the accuracies of ``experiment.run``
+    (``best_validation_accuracy``, ``test_accuracy_at_best_validation``, ... ), ``seconds`` (training
+    time), ``wall_seconds`` (with data loading) and ``worker`` (host, pid and the BLAS threads it trained
+    with). BLAS is limited to ``trial["blas_threads"]`` threads (default 1) so that parallel trials do not
+    fight over cores.
     """
     from .backend import blas_threads
-    from .errors import TrainingDivergedError
-    from .recipes import run
-    from .train.callbacks import Checkpoint
+    from .experiment import run
+    from .train.checkpoint import checkpoint_path
 
     start = time.perf_counter()
     checkpoint = trial.get("checkpoint")
-    resume = checkpoint if checkpoint and os.path.exists(os.path.join(checkpoint, Checkpoint.FILENAME)) else None
+    resume = checkpoint if checkpoint and os.path.exists(checkpoint_path(checkpoint)) else None
     result = {k: v for k, v in trial.items() if k != "blas_threads"}
     with blas_threads(trial.get("blas_threads") or 1):
         threads = _blas_thread_count()
@@ -98,7 +78,7 @@ def run_trial(trial: dict, data_dir: str | None = None) -> dict:
         try:
             out = run(settings, trial["seed"], data_dir=data_dir, save=trial.get("save"),
                       checkpoint=checkpoint, resume=resume)
-        except (TrainingDivergedError, FloatingPointError) as exc:  # an outcome of the settings, not a crash
+        except FloatingPointError as exc:   # TrainingDivergedError: an outcome of the settings, not a crash
             out = {"error": f"{type(exc).__name__}: {exc}"}
     result.update({k: out[k] for k in (*RESULT_KEYS, "error") if k in out})
     result["wall_seconds"] = round(time.perf_counter() - start, 2)
@@ -321,6 +301,5 @@ def execute(trials: Iterable[dict], *, journal: str, executor: Executor | None =
     return {"results": [done[t["id"]] for t in trials], "executed": executed, "skipped": skipped}
 
 
-__all__ = ["DaskExecutor", "Executor", "ExecutorError", "LocalExecutor", "available_cores",
-           "canonical", "execute", "import_distributed", "make_executor", "make_trial", "run_trial",
-           "trial_id"]
+__all__ = ["DaskExecutor", "Executor", "ExecutorError", "LocalExecutor", "available_cores", "execute",
+           "import_distributed", "make_executor", "make_trial", "run_trial"]

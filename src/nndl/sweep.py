@@ -23,8 +23,6 @@ over the seeds (a diverged seed counts as 0).
 """
 from __future__ import annotations
 
-import argparse
-import functools
 import itertools
 import json
 import math
@@ -35,15 +33,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import settings as schema
 from .errors import NNDLError
-from .executors import Executor, canonical, execute, make_trial
+from .executors import Executor, execute, make_trial
+from .reports import markdown_table, percent
+from .settings import BY_NAME, DEFAULTS, FLAG_SETTINGS, LIST_SETTINGS, SettingsError, canonical, format_value
 
 SCORE = "best_validation_accuracy"
 TEST_AT_SCORE = "test_accuracy_at_best_validation"
-# Settings whose value is itself a comma list: several values in --grid are separated by "/".
-LIST_SETTINGS = ("sizes", "digits", "monitor")
-# Selection is by validation accuracy, so the monitored data set is not a free choice.
-NOT_SWEEPABLE = ("evaluate_on",)
+# Settings whose value is itself a comma list (LIST_SETTINGS) separate several values in --grid by "/".
 
 
 class SweepError(NNDLError, ValueError):
@@ -51,29 +49,14 @@ class SweepError(NNDLError, ValueError):
 
 
 # ----- parsing NAME=VALUES with the same types and checks as the `nndl train` flags --------------
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-@functools.lru_cache(maxsize=1)
-def _flag_parser() -> argparse.ArgumentParser:
-    from .cli.train import add_training_flags
-
-    parser = argparse.ArgumentParser(prog="nndl train", add_help=False, exit_on_error=False)
-    add_training_flags(parser)
-    return parser
-
-
 def sweepable() -> tuple[str, ...]:
-    """The settings a sweep may vary: those with an ``nndl train`` flag."""
-    from .cli.train import FLAG_SETTINGS
-
-    return tuple(k for k in FLAG_SETTINGS if k not in NOT_SWEEPABLE)
+    """The settings a sweep may vary: those with an ``nndl train`` flag, but the monitored data set."""
+    return tuple(name for name in FLAG_SETTINGS if BY_NAME[name].sweepable)
 
 
 def check_sweepable(name: str) -> None:
     if name not in sweepable():
-        why = " (a sweep always selects on validation data)" if name in NOT_SWEEPABLE else ""
+        why = " (a sweep always selects on validation data)" if name in BY_NAME and name in FLAG_SETTINGS else ""
         raise SweepError(f"cannot sweep {name!r}{why}; sweepable settings: {', '.join(sweepable())}")
 
 
@@ -81,10 +64,9 @@ def parse_value(name: str, text: str) -> Any:
     """``text`` converted and checked exactly as ``nndl train --<name> <text>`` would."""
     check_sweepable(name)
     try:
-        args = _flag_parser().parse_args([f"{_flag(name)}={text}"])
-    except argparse.ArgumentError as exc:
-        raise SweepError(f"bad value {text!r} for {name}: {exc.message}") from None
-    return getattr(args, name)
+        return schema.parse_value(name, text)
+    except SettingsError as exc:
+        raise SweepError(str(exc)) from None
 
 
 def _split_spec(spec: str, what: str, example: str) -> tuple[str, str]:
@@ -191,15 +173,13 @@ def random_points(ranges: dict[str, Range], n: int, *, seed: int = 0,
 
 def sweep_settings(base: dict) -> dict:
     """``base`` completed from DEFAULTS, monitoring validation accuracy (what selection uses)."""
-    from .recipes import settings_from
-
-    settings = settings_from(base)
-    settings["evaluate_on"] = "validation"
-    monitor = list(settings["monitor"] or [])
+    completed = schema.settings_from(base)
+    completed["evaluate_on"] = "validation"
+    monitor = list(completed["monitor"] or [])
     if "evaluation_accuracy" not in monitor:
         monitor.append("evaluation_accuracy")
-    settings["monitor"] = monitor
-    return settings
+    completed["monitor"] = monitor
+    return completed
 
 
 def make_trials(base: dict, points: list[dict], *, seeds: int = 1, first_seed: int = 0) -> list[dict]:
@@ -243,21 +223,14 @@ def select_best(results: Iterable[dict]) -> dict | None:
             TEST_AT_SCORE: top.get(TEST_AT_SCORE)}
 
 
-def _format_flag_value(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def train_command(settings: dict, *, recipe_id: str | None = None, seed: int | None = None,
                   always: Iterable[str] = ()) -> str:
     """The ``nndl train`` command line that trains with ``settings``: ``--recipe`` plus a flag for
     each setting that differs from the recipe (or from the defaults), and for those in ``always``
     (the swept ones, so the command shows them even at their default)."""
-    from .cli.train import FLAG_SETTINGS
-    from .recipes import DEFAULTS, load_recipe, settings_from
+    from .recipes import load_recipe
 
-    reference = load_recipe(recipe_id)["settings"] if recipe_id else settings_from({})
+    reference = load_recipe(recipe_id)["settings"] if recipe_id else schema.settings_from({})
     words = ["nndl", "train"] + (["--recipe", recipe_id] if recipe_id else [])
     missing = []
     always = set(always)
@@ -265,7 +238,7 @@ def train_command(settings: dict, *, recipe_id: str | None = None, seed: int | N
         if key not in always and canonical(settings.get(key)) == canonical(reference.get(key)):
             continue
         if key in FLAG_SETTINGS and settings.get(key) is not None:
-            words += [_flag(key), _format_flag_value(settings[key])]
+            words += [BY_NAME[key].flag, format_value(settings[key])]
         else:
             missing.append(f"{key}={settings.get(key)!r}")
     if seed is not None:
@@ -274,12 +247,8 @@ def train_command(settings: dict, *, recipe_id: str | None = None, seed: int | N
     return command + (f"  # and, without a flag: {', '.join(missing)}" if missing else "")
 
 
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.2f}%"
-
-
 def _describe_params(params: dict) -> str:
-    return ", ".join(f"{k}={_format_flag_value(v)}" for k, v in params.items())
+    return ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
 
 
 def results_markdown(report: dict) -> str:
@@ -290,20 +259,20 @@ def results_markdown(report: dict) -> str:
              f"{len(trials)} trials ({report['points']} settings × {report['seeds']} seed(s)).",
              "Selection is by validation accuracy only; the test accuracy is the one at the trial's epoch of "
              "best validation accuracy, reported and never used to choose.", "",
-             "| rank | " + " | ".join(params) + " | seed | validation | epoch | test at that epoch | seconds |",
-             "| --- | " + " | ".join("---" for _ in params) + " | --- | --- | --- | --- | --- |"]
+             ]
+    rows = []
     for i, t in enumerate(trials, 1):
-        values = " | ".join(_format_flag_value(t["params"].get(p, t["settings"].get(p))) for p in params)
+        values = [format_value(t["params"].get(p, t["settings"].get(p))) for p in params]
         if t.get(SCORE) is None:
-            lines.append(f"| {i} | {values} | {t['seed']} | failed: {t.get('error', '?')[:60]} | — | — | "
-                         f"{t.get('seconds', '—')} |")
+            rows.append([i, *values, t["seed"], f"failed: {t.get('error', '?')[:60]}", "—", "—", t.get("seconds", "—")])
         else:
-            lines.append(f"| {i} | {values} | {t['seed']} | {_pct(t[SCORE])} | {t.get('best_validation_epoch')} | "
-                         f"{_pct(t.get(TEST_AT_SCORE))} | {t.get('seconds')} |")
+            rows.append([i, *values, t["seed"], percent(t[SCORE]), t.get("best_validation_epoch"),
+                         percent(t.get(TEST_AT_SCORE)), t.get("seconds")])
+    lines += markdown_table(["rank", *params, "seed", "validation", "epoch", "test at that epoch", "seconds"], rows)
     if best:
-        mean = f"mean over {best['seeds']} seed(s): {_pct(best['mean_validation_accuracy'])}"
+        mean = f"mean over {best['seeds']} seed(s): {percent(best['mean_validation_accuracy'])}"
         lines += ["", f"**Best by validation**: {_describe_params(best['params'])}: validation "
-                      f"{_pct(best[SCORE])} ({mean}), test at that epoch {_pct(best[TEST_AT_SCORE])}.",
+                      f"{percent(best[SCORE])} ({mean}), test at that epoch {percent(best[TEST_AT_SCORE])}.",
                   "", "```", report["command"], "```"]
     for p, path in report.get("plots", {}).items():
         lines += ["", f"![validation accuracy against {p}]({os.path.basename(path)})"]
@@ -338,8 +307,8 @@ def _progress(result: dict, finished: int, total: int) -> None:
               f"{result.get('error')} ({where})", flush=True)
         return
     print(f"[{finished}/{total}] {_describe_params(result['params'])}, seed {result['seed']}: validation "
-          f"{_pct(result[SCORE])} (epoch {result.get('best_validation_epoch')}), test at that epoch "
-          f"{_pct(result.get(TEST_AT_SCORE))}, {result.get('seconds')} s ({where})", flush=True)
+          f"{percent(result[SCORE])} (epoch {result.get('best_validation_epoch')}), test at that epoch "
+          f"{percent(result.get(TEST_AT_SCORE))}, {result.get('seconds')} s ({where})", flush=True)
 
 
 def run_sweep(base: dict, points: list[dict], *, out: str, seeds: int = 1, first_seed: int = 0,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from nndl.cli import main
-from nndl.models.io import read_checkpoint_meta
+from nndl.train.checkpoint import read_checkpoint_meta
 from nndl.nn import kernels
 
 CONV = ["train", "--recipe", "ch6-relu", "--train-size", "300", "--validation-size", "200", "--mini-batch-size", "10"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nndl
-from nndl import recipes
+from nndl import experiment, recipes
 from nndl.nn.init import init_params
 
 
@@ -43,8 +43,8 @@ def test_the_dropout_convention_is_saved_with_the_network(tmp_path):
 
 
 def test_the_chapter6_dropout_recipe_uses_the_books_convention():
-    settings = recipes.settings_from(recipes.load_recipe("ch6-dropout")["settings"])
-    net = recipes.build_network(settings, seed=0)
+    settings = recipes.load_recipe("ch6-dropout")["settings"]
+    net = experiment.build_network(settings, seed=0)
     dropouts = [layer for layer in net.layers if isinstance(layer, nndl.Dropout)]
     assert len(dropouts) == 3 and all(not d.inverted and d.p == 0.5 for d in dropouts)
 

@@ -140,7 +140,7 @@ def test_resume_after_sigkill_mid_epoch_is_bit_identical(tmp_path):
     time.sleep(0.05)  # now inside a later epoch
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    epoch_done = nndl.models.io.read_checkpoint_meta(str(ck))["trainer"]["next_epoch"]
+    epoch_done = nndl.train.checkpoint.read_checkpoint_meta(str(ck))["trainer"]["next_epoch"]
     assert 1 <= epoch_done < 5, "the kill should land mid-run"
     subprocess.run([sys.executable, "-m", "nndl.cli", "train", "--resume", str(ck), "--quiet", "--save",
                     str(resumed)], check=True, env=env, capture_output=True)

@@ -11,7 +11,8 @@ import importlib
 import sys
 
 # Each name is a module in this package with register(subparsers).
-COMMANDS = ["train", "evaluate", "reproduce", "lr-find", "plot", "data", "perceptron", "baseline", "rnn", "sweep", "ensemble", "predict", "read", "serve"]
+COMMANDS = ["train", "evaluate", "reproduce", "lr-find", "plot", "data", "perceptron", "baseline", "rnn", "sweep",
+            "ensemble", "predict", "read", "serve"]
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,45 +1,18 @@
-"""Helpers shared by the subcommands: typed argument parsers and data-set selection."""
+"""Helpers shared by the subcommands: typed argument parsers (``nndl.settings``'s) and data-set selection."""
 from __future__ import annotations
 
 import argparse
 
+from ..settings import BY_NAME, int_list, non_negative_float, non_negative_int, positive_float, positive_int
 
-def int_list(text: str) -> list[int]:
-    """"784,30,10" → [784, 30, 10], with a one-line error for anything else."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 784,30,10, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
-
-
-def _number(kind: type, description: str, accept) -> "callable":
-    """An argparse type: ``kind`` parsed from text, refused unless ``accept(value)``."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}") from None
-        if not accept(value) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text}")
-        return value
-
-    return parse
-
-
-positive_int = _number(int, "a positive integer", lambda v: v >= 1)
-non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
-positive_float = _number(float, "a positive number", lambda v: v > 0)
-non_negative_float = _number(float, "a number >= 0", lambda v: v >= 0)
+__all__ = ["add_data_dir", "add_kernels_flag", "int_list", "non_negative_float", "non_negative_int", "pick_split",
+           "positive_float", "positive_int"]
 
 
 def add_kernels_flag(parser) -> None:
-    """``--kernels numba|numpy``: how conv and pooling layers compute (default $NNDL_KERNELS, else numba)."""
-    parser.add_argument("--kernels", choices=["numba", "numpy"],
-                        help="numba: fused compiled kernels (default); numpy: the readable reference")
+    """``--kernels numba|numpy``, as the training flags have it (for evaluate, serve, ...)."""
+    row = BY_NAME["kernels"]
+    parser.add_argument(row.flag, choices=list(row.allowed()), help=row.help)
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:

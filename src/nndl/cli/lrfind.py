@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..recipes import build_network, load_data
+    from ..experiment import build_network, load_data
     from ..train.lrfind import find_threshold
     from ..train.trainer import fit
 

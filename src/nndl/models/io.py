@@ -1,4 +1,4 @@
-"""Saving and loading networks and checkpoints, safely (chapter 3's save/load, hardened).
+"""The model file format: saving and loading networks safely (chapter 3's save/load, hardened).
 
 A model file is a ``.npz`` archive: the parameters as plain arrays, and the architecture and
 metadata as JSON text stored in the array ``__nndl__``. Nothing is ever unpickled: files are read
@@ -7,8 +7,8 @@ the sizes the architecture implies (so a zip bomb or an oversized member is refu
 every array is then checked for shape, dtype and finiteness. Files are written to a temporary
 file in the same directory and renamed into place, so a crash never leaves half a file.
 
-A checkpoint is a model file plus the optimiser's state, both random generators' states, the
-epoch and the history, so that a resumed run ends bit-identical to an uninterrupted one.
+A training checkpoint is a model file with the trainer's state beside it (``nndl.train.checkpoint``
+writes and reads those, with the archive functions here).
 """
 from __future__ import annotations
 
@@ -35,25 +35,25 @@ def _param_key(layer_index: int, name: str) -> str:
     return f"layer{layer_index}/{name}"
 
 
-def _write_npz(path: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+def write_archive(path: str, meta: dict, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     blob = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     np.savez(buf, **{META_KEY: blob}, **arrays)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _network_arrays(network) -> dict[str, np.ndarray]:
+def network_arrays(network) -> dict[str, np.ndarray]:
     return {_param_key(i, p.name): to_numpy(p.value) for i, layer in enumerate(network.layers) for p in layer.params}
 
 
 def save(network, path: str, **metadata: Any) -> None:
     """Save ``network`` to ``path`` (.npz): architecture as JSON, parameters as arrays."""
     meta = {"format": FORMAT, "version": VERSION, "kind": "model", "network": network.config(), "metadata": metadata}
-    _write_npz(path, meta, _network_arrays(network))
+    write_archive(path, meta, network_arrays(network))
 
 
 # ----- reading ---------------------------------------------------------------------------------
-def _open(path: str) -> tuple[zipfile.ZipFile, dict]:
+def open_archive(path: str) -> tuple[zipfile.ZipFile, dict]:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no model file at {path}")
@@ -67,18 +67,19 @@ def _open(path: str) -> tuple[zipfile.ZipFile, dict]:
     if zf.getinfo(META_KEY + ".npy").file_size > MAX_JSON_BYTES:
         raise ModelFileError(f"{path}: the architecture record is implausibly large")
     try:
-        blob = _read_member(zf, META_KEY, path)
+        blob = read_array(zf, META_KEY, path)
         meta = safejson.loads(blob.tobytes().decode("utf-8"), "the architecture record")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path}: the architecture record is damaged ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an nndl model file (format {meta.get('format') if isinstance(meta, dict) else '?'!r})")
+        found = meta.get("format") if isinstance(meta, dict) else "?"
+        raise ModelFileError(f"{path} is not an nndl model file (format {found!r})")
     if meta.get("version") != VERSION:
         raise ModelFileError(f"{path} has format version {meta.get('version')!r}; this nndl reads version {VERSION}")
     return zf, meta
 
 
-def _read_member(zf: zipfile.ZipFile, key: str, path: str, expected_bytes: int | None = None) -> np.ndarray:
+def read_array(zf: zipfile.ZipFile, key: str, path: str, expected_bytes: int | None = None) -> np.ndarray:
     name = key + ".npy"
     try:
         info = zf.getinfo(name)
@@ -111,8 +112,8 @@ def _read_bounded(f, size: int) -> bytes:
 MAX_ABS_PARAM = 1e6
 
 
-def _read_param(zf, key: str, shape: tuple[int, ...], dtype: np.dtype, path: str) -> np.ndarray:
-    arr = _read_member(zf, key, path, expected_bytes=int(np.prod(shape)) * np.dtype(dtype).itemsize)
+def read_param(zf, key: str, shape: tuple[int, ...], dtype: np.dtype, path: str) -> np.ndarray:
+    arr = read_array(zf, key, path, expected_bytes=int(np.prod(shape)) * np.dtype(dtype).itemsize)
     if arr.shape != shape:
         raise ModelFileError(f"{path}: array {key!r} has shape {arr.shape}, the architecture needs {shape}")
     if arr.dtype.kind != "f":
@@ -156,98 +157,29 @@ def network_from_config(config: dict, path: str = "<config>", *, seed: int | Non
         raise ModelFileError(f"{path}: the architecture record is invalid ({type(exc).__name__}: {exc})") from None
 
 
-def _load_network(zf: zipfile.ZipFile, meta: dict, path: str):
+def read_network(zf: zipfile.ZipFile, meta: dict, path: str):
     net = network_from_config(meta.get("network") or {}, path, placeholders=True)   # nothing allocated yet
     for i, layer in enumerate(net.layers):
         for p in layer.params:
-            p.value = _read_param(zf, _param_key(i, p.name), p.shape, net.dtype, path).astype(net.dtype)
+            p.value = read_param(zf, _param_key(i, p.name), p.shape, net.dtype, path).astype(net.dtype)
     return net
 
 
 def load(path: str):
     """Load a network saved with ``save`` (or a checkpoint). Raises ModelFileError if damaged."""
-    zf, meta = _open(path)
+    zf, meta = open_archive(path)
     if meta.get("kind") == "charrnn":
         zf.close()
         raise ModelFileError(f"{path} is a character RNN; load it with nndl.charrnn.CharRNN.load")
     with zf:
-        net = _load_network(zf, meta, os.fspath(path))
+        net = read_network(zf, meta, os.fspath(path))
     net.metadata = meta.get("metadata", {})
     return net
 
 
-# ----- checkpoints -----------------------------------------------------------------------------
-def save_checkpoint(trainer, path: str, *, epoch: int) -> None:
-    """Everything needed to resume: weights, optimiser state, RNG states, epoch, callback states."""
-    net, opt = trainer.network, trainer.optimizer
-    opt_config, opt_arrays = opt.state_dict()
-    meta = {
-        "format": FORMAT, "version": VERSION, "kind": "checkpoint",
-        "network": net.config(), "metadata": {"epoch": epoch},
-        "trainer": {
-            "next_epoch": trainer.epoch,
-            "rng": trainer.rng.bit_generator.state,
-            "network_rng": net.rng.bit_generator.state,
-            "optimizer": opt_config,
-            "callbacks": [{"class": type(cb).__name__, "state": cb.state()} for cb in trainer.callbacks],
-            "train_config": trainer.train_config,
-            "stop_reason": trainer.stop_reason,      # set when a callback ended the run early
-        },
-    }
-    arrays = _network_arrays(net)
-    arrays.update({f"optimizer/{k}": v for k, v in opt_arrays.items()})
-    _write_npz(path, meta, arrays)
-
-
 def read_metadata(path: str) -> dict:
     """The ``metadata`` a model file was saved with (settings, seed, ...), without reading its arrays."""
-    zf, meta = _open(path)
+    zf, meta = open_archive(path)
     zf.close()
     metadata = meta.get("metadata", {})
     return metadata if isinstance(metadata, dict) else {}
-
-
-def checkpoint_path(path_or_dir: str) -> str:
-    from ..train.callbacks import Checkpoint
-
-    return os.path.join(path_or_dir, Checkpoint.FILENAME) if os.path.isdir(path_or_dir) else os.fspath(path_or_dir)
-
-
-def read_checkpoint_meta(path_or_dir: str) -> dict:
-    """The JSON record of a checkpoint (its training config, epoch, ...)."""
-    zf, meta = _open(checkpoint_path(path_or_dir))
-    zf.close()
-    return meta
-
-
-def load_checkpoint_into(trainer, path_or_dir: str, n_train: int, mini_batch_size: int) -> None:
-    """Restore ``trainer`` (its network, optimiser, RNGs and callbacks) from a checkpoint."""
-    path = checkpoint_path(path_or_dir)
-    zf, meta = _open(path)
-    if meta.get("kind") != "checkpoint":
-        raise ModelFileError(f"{path} is a model file, not a training checkpoint")
-    with zf:
-        saved = _load_network(zf, meta, path)
-        net = trainer.network
-        if saved.config()["layers"] != net.config()["layers"]:
-            raise ModelFileError(f"{path} holds a different architecture than the network being trained")
-        net.set_weights(saved.get_weights())
-        state = meta["trainer"]
-        trainer.optimizer.bind(net.params, n_train, mini_batch_size)
-        opt_keys = [k[len("optimizer/"):-4] for k in zf.namelist() if k.startswith("optimizer/")]
-        trainer.optimizer.load_state_dict({k: _read_member(zf, "optimizer/" + k, path) for k in opt_keys})
-    for key in ("eta", "t"):
-        if key in state["optimizer"] and hasattr(trainer.optimizer, key):
-            setattr(trainer.optimizer, key, state["optimizer"][key])
-    trainer.rng.bit_generator.state = state["rng"]
-    net.rng.bit_generator.state = state["network_rng"]
-    trainer.epoch = int(state["next_epoch"])
-    if state.get("stop_reason"):       # a run that ended early stays ended
-        trainer.stop(state["stop_reason"])
-    saved_cbs = {}
-    for entry in state["callbacks"]:
-        saved_cbs.setdefault(entry["class"], []).append(entry["state"])
-    for cb in trainer.callbacks:
-        states = saved_cbs.get(type(cb).__name__)
-        if states:
-            cb.load_state(states.pop(0))

@@ -14,7 +14,6 @@ Training (the loop, the optimiser, callbacks) lives in ``nndl.train``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -23,7 +22,7 @@ from .. import backend
 from ..errors import NonFiniteOutputError, ShapeError
 from .costs import Cost, get_cost
 from .init import NETWORK_INITS
-from .layers import Dense, Layer, Param
+from .layers import Dense, Dropout, Layer, Param
 
 OUTPUT_ENCODINGS = ("one-hot", "binary")
 
@@ -101,14 +100,21 @@ class Network:
         activation: str = "sigmoid",
         output_activation: str | None = None,
         cost: str | Cost = "quadratic",
+        *,
+        dropout: float = 0.0,
         **kwargs: Any,
     ) -> "Network":
-        """The book's ``Network([784, 30, 10])``: Dense layers of these sizes."""
+        """The book's ``Network([784, 30, 10])``: Dense layers of these sizes; with ``dropout`` > 0,
+        a Dropout layer on each hidden layer's output."""
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
         acts = [activation] * (len(sizes) - 2) + [output_activation or activation]
-        layers = [Dense(n_in, n_out, act) for n_in, n_out, act in zip(sizes[:-1], sizes[1:], acts)]
+        layers: list[Layer] = []
+        for i, (n_in, n_out, act) in enumerate(zip(sizes[:-1], sizes[1:], acts)):
+            layers.append(Dense(n_in, n_out, act))
+            if dropout and i < len(sizes) - 2:
+                layers.append(Dropout(dropout))
         return cls(layers, cost, **kwargs)
 
     def to_device(self, device: str) -> "Network":
@@ -300,8 +306,3 @@ class Network:
         if index == 0 and not isinstance(layer, Dense) and "input_shape" not in layer.config():
             return {"input_shape": list(self.input_shape)}
         return {}
-
-
-def binary_code_length(n_classes: int) -> int:
-    """Bits needed to write ``n_classes`` labels in binary (4 for the ten digits)."""
-    return max(1, math.ceil(math.log2(n_classes)))

@@ -1,20 +1,32 @@
-"""``nndl reproduce``: run the book's experiments and compare with the book's numbers.
+"""``nndl reproduce``: run the book's experiments (recipes) and compare with the book's numbers.
 
-For each recipe and seed the run's metrics go to ``OUT/<id>/seed<k>.jsonl``, its training state
-to ``OUT/<id>/seed<k>/`` (so an interrupted run resumes where it stopped) and its result to
-``OUT/<id>/seed<k>.json`` (so a finished seed is never run again). After each row
-``OUT/results.json`` and ``OUT/results.md`` are rewritten (atomically).
+Each kind of recipe has one runner, ``runner(recipe, seed=, out=, overrides=, data_dir=, verbose=)
+-> {"measured", "seconds", "epochs_run", ...}``:
+
+* ``network``: one training run (``nndl.experiment.run``). Its metrics go to
+  ``OUT/<id>/seed<k>.jsonl``, its training state to ``OUT/<id>/seed<k>/`` (so an interrupted run
+  resumes where it stopped) and its result to ``OUT/<id>/seed<k>.json`` (so a finished seed is
+  never run again);
+* ``ensemble``: ``n_members`` networks of the ``members`` recipe, voting (``nndl.ensemble``);
+  members that ``nndl reproduce <members>`` already trained in OUT with the same settings and seeds
+  are used as they are, so ``nndl reproduce ch6-dropout ch6-ensemble`` trains five networks, not six;
+* ``baseline``: the non-network baselines (``nndl.baselines``), one run.
+
+After each row ``OUT/results.json`` and ``OUT/results.md`` are rewritten (atomically).
 """
 from __future__ import annotations
 
 import json
 import os
 import statistics
-from typing import Any, Callable
+from typing import Any
 
+from ..experiment import checkpoint_of_this_run, run
 from ..files import atomic_write_bytes
 from ..models.io import load, read_metadata
-from . import RecipeError, checkpoint_of_this_run, load_recipe, measured, run, same_experiment, settings_from
+from ..reports import markdown_table, percent
+from ..settings import same_experiment, settings_from
+from . import RecipeError, load_recipe, measured
 
 
 def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
@@ -23,11 +35,14 @@ def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
             "checkpoint": os.path.join(base, f"seed{seed}"), "model": os.path.join(base, f"seed{seed}.npz")}
 
 
+# ----- the runners ------------------------------------------------------------------------------
 def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: str | None, verbose: bool) -> dict:
-    """One seed of one recipe, resumable; returns its result (with ``measured``). A finished or
-    checkpointed run of other settings in the same place is refused, never reused or overwritten."""
+    """One seed of one network recipe, resumable; returns its result (with ``measured``). A finished
+    or checkpointed run of other settings in the same place is refused, never reused or overwritten."""
     paths = _seed_paths(out, recipe["id"], seed)
     settings = settings_from({**recipe["settings"], **overrides})
+    if verbose:
+        print(f"== {recipe['id']}, seed {seed}: {recipe['description']}", flush=True)
     if os.path.exists(paths["result"]):
         saved = _saved_settings(paths["model"])
         if saved is not None and not same_experiment(saved, settings):
@@ -45,6 +60,46 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
     return result
 
 
+def run_ensemble(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: str | None, verbose: bool,
+                 workers: int | None = None, scheduler: str | None = None) -> dict:
+    """``n_members`` networks of recipe ``members`` (seed s uses member seeds s·n … s·n + n − 1,
+    so seed 0 matches ``nndl ensemble``); ``measured`` is the vote's test accuracy."""
+    from ..ensemble import report_lines, train_ensemble
+
+    if "members" not in recipe:
+        raise RecipeError(f"ensemble recipe {recipe.get('id')!r} needs members = \"<recipe id>\"")
+    n_members = int(recipe.get("n_members", 5))
+    settings = settings_from({**load_recipe(recipe["members"])["settings"], **overrides})
+    folder = os.path.join(out, recipe["id"], f"seed{seed}")
+    if verbose:
+        print(f"== {recipe['id']}, seed {seed}: {n_members} × {recipe['members']} → {folder}", flush=True)
+    first_seed = seed * n_members
+    reuse = {k: run for k in range(n_members)
+             if (run := finished_run(out, recipe["members"], first_seed + k, settings)) is not None}
+    if verbose and reuse:
+        print(f"using {len(reuse)} finished {recipe['members']} run(s) from {os.path.join(out, recipe['members'])}: "
+              f"seeds {', '.join(str(first_seed + k) for k in sorted(reuse))}", flush=True)
+    report = train_ensemble(settings, n_members, out=folder, first_seed=first_seed, workers=workers,
+                            scheduler=scheduler, data_dir=data_dir, verbose=verbose, reuse=reuse)
+    if verbose:
+        print("\n".join(report_lines(report)), flush=True)
+    return {"measured": report["vote_accuracy"], "seconds": report["seconds"], "epochs_run": report["epochs_run"],
+            "seed": seed, "vote_errors": report["vote_errors"],
+            "member_accuracies": [m["test_accuracy"] for m in report["members"]]}
+
+
+def run_baseline(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: str | None,
+                 verbose: bool) -> dict:
+    """A baseline row (its training is deterministic: one run whatever the seeds)."""
+    from ..baselines import run_baseline as baseline
+
+    result = baseline(recipe["id"], train_size=overrides.get("train_size"), data_dir=data_dir)
+    return {"measured": result["accuracy"], "seconds": result["seconds"], "epochs_run": 0}
+
+
+RUNNERS = {"network": run_seed, "ensemble": run_ensemble, "baseline": run_baseline}
+
+
 def _saved_settings(model_path: str) -> dict | None:
     """The settings a saved network records, or None (no file, damaged, or none recorded)."""
     try:
@@ -56,11 +111,8 @@ def _saved_settings(model_path: str) -> dict | None:
 
 def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | None:
     """The finished ``nndl reproduce`` run of ``recipe_id`` and ``seed`` in OUT, if its saved network
-    was trained with exactly ``settings`` (those of ``recipes.settings_from``; the machine settings,
-    device and threads, may differ): ``{"save": model path, "seconds", "epochs_run"}``. None if it
-    is absent, unfinished, damaged or trained otherwise. ``nndl reproduce``'s ensemble runner uses it
-    so that a member already trained as a row of its own (e.g. ch6-dropout seed 0 for ch6-ensemble)
-    is not trained twice."""
+    was trained with exactly ``settings`` (the machine settings may differ): ``{"save": model path,
+    "seconds", "epochs_run"}``. None if it is absent, unfinished, damaged or trained otherwise."""
     paths = _seed_paths(out, recipe_id, seed)
     if not (os.path.exists(paths["result"]) and os.path.exists(paths["model"])):
         return None
@@ -77,43 +129,20 @@ def finished_run(out: str, recipe_id: str, seed: int, settings: dict) -> dict | 
             "epochs_run": result.get("epochs_run")}
 
 
+# ----- the table --------------------------------------------------------------------------------
 def reproduce(recipe_ids: list[str], *, seeds: int = 1, out: str = "runs/reproduce", overrides: dict | None = None,
-              data_dir: str | None = None, verbose: bool = True,
-              runners: dict[str, Callable[..., dict]] | None = None) -> list[dict]:
+              data_dir: str | None = None, verbose: bool = True) -> list[dict]:
     """Run each recipe for ``seeds`` seeds; write and return the rows of results.json."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     rows = _read_rows(out)
     for recipe_id in recipe_ids:
         recipe = load_recipe(recipe_id)
-        kind = recipe.get("kind", "network")
-        if kind != "network":
-            runner = (runners or {}).get(kind) or _special_runner(kind)
-            results = [runner(recipe, seed=s, out=out, overrides=overrides, data_dir=data_dir, verbose=verbose)
-                       for s in range(seeds if kind != "baseline" else 1)]
-        else:
-            results = []
-            for s in range(seeds):
-                if verbose:
-                    print(f"== {recipe_id}, seed {s}: {recipe['description']}", flush=True)
-                results.append(run_seed(recipe, s, out, overrides=overrides, data_dir=data_dir, verbose=verbose))
+        runner = RUNNERS[recipe["kind"]]
+        results = [runner(recipe, s, out, overrides=overrides, data_dir=data_dir, verbose=verbose)
+                   for s in range(seeds if recipe["kind"] != "baseline" else 1)]
         rows = [r for r in rows if r["id"] != recipe_id] + [_row(recipe, results, overrides)]
         _write(out, rows)
     return rows
-
-
-def _special_runner(kind: str) -> Callable[..., dict]:
-    if kind == "baseline":
-        from ..baselines import run_baseline
-
-        def baseline(recipe, *, seed, out, overrides, data_dir, verbose):
-            res = run_baseline(recipe["id"], train_size=overrides.get("train_size"), data_dir=data_dir)
-            return {"measured": res["accuracy"], "seconds": res["seconds"], "epochs_run": 0}
-        return baseline
-    if kind == "ensemble":
-        from ..ensemble import reproduce_ensemble
-
-        return reproduce_ensemble
-    raise ValueError(f"unknown recipe kind {kind!r}")
 
 
 def _row(recipe: dict, results: list[dict], overrides: dict) -> dict[str, Any]:
@@ -138,9 +167,9 @@ def _row(recipe: dict, results: list[dict], overrides: dict) -> dict[str, Any]:
 
 def _recipe_epochs(recipe: dict) -> int | None:
     """Epochs of the recipe's training (of its members', for an ensemble; None for baselines)."""
-    if recipe.get("kind") == "ensemble":
+    if recipe["kind"] == "ensemble":
         recipe = load_recipe(recipe["members"])
-    elif recipe.get("kind") == "baseline":
+    elif recipe["kind"] == "baseline":
         return None
     return recipe["settings"]["epochs"]
 
@@ -153,21 +182,18 @@ def _read_rows(out: str) -> list[dict]:
     return []
 
 
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{100 * v:.2f}%"
-
-
-def results_markdown(rows: list[dict]) -> str:
-    lines = ["| id | metric | book | measured (best) | mean ± sd | seeds | epochs | Δ vs book | seconds |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+def rows_markdown(rows: list[dict]) -> str:
+    """The rows as the table of results.md: measured against the book."""
+    cells = []
     for r in rows:
-        spread = "—" if r["measured_mean"] is None else f"{_pct(r['measured_mean'])} ± {100 * r['measured_std']:.2f}"
+        spread = "—" if r["measured_mean"] is None else f"{percent(r['measured_mean'])} ± {100 * r['measured_std']:.2f}"
         diff = "—" if r["difference"] is None else f"{100 * r['difference']:+.2f}"
-        lines.append(f"| {r['id']} | {r['metric']} | {_pct(r['book'])} | {_pct(r['measured_best'])} | {spread} | "
-                     f"{r['seeds']} | {r['epochs'] or '—'} | {diff} | {r['seconds']} |")
-    return "\n".join(lines) + "\n"
+        cells.append([r["id"], r["metric"], percent(r["book"]), percent(r["measured_best"]), spread, r["seeds"],
+                      r["epochs"] or "—", diff, r["seconds"]])
+    header = ["id", "metric", "book", "measured (best)", "mean ± sd", "seeds", "epochs", "Δ vs book", "seconds"]
+    return "\n".join(markdown_table(header, cells)) + "\n"
 
 
 def _write(out: str, rows: list[dict]) -> None:
     atomic_write_bytes(os.path.join(out, "results.json"), json.dumps(rows, indent=1).encode())
-    atomic_write_bytes(os.path.join(out, "results.md"), results_markdown(rows).encode())
+    atomic_write_bytes(os.path.join(out, "results.md"), rows_markdown(rows).encode())

@@ -11,13 +11,13 @@ Callbacks never reach into one another; they act on the trainer (``trainer.stop_
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 import time
 from typing import Any
 
-import numpy as np
+from ..files import atomic_write_bytes
+from .checkpoint import FILENAME, save_checkpoint
 
 MONITOR_KEYS = ("training_cost", "training_accuracy", "evaluation_cost", "evaluation_accuracy")
 
@@ -233,8 +233,8 @@ class PrintProgress(Callback):
             head = f"Epoch {epoch}: {logs['evaluation_correct']} / {logs['evaluation_size']}"
         else:
             head = f"Epoch {epoch} complete"
-        extra = [f"{k.replace('_', ' ')} {logs[k]:.4f}" for k in ("training_cost", "evaluation_cost", "training_accuracy")
-                 if k in logs]
+        extra = [f"{k.replace('_', ' ')} {logs[k]:.4f}"
+                 for k in ("training_cost", "evaluation_cost", "training_accuracy") if k in logs]
         extra.append(f"{logs['seconds']:.2f} s")
         print(f"{head}  ({', '.join(extra)})", file=self.stream or sys.stdout, flush=True)
 
@@ -269,8 +269,6 @@ class MetricsLog(Callback):
 
         keep = [line for line in lines if kept(line)]
         if keep != lines:
-            from ..files import atomic_write_bytes
-
             atomic_write_bytes(self.path, "".join(keep).encode())
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -285,7 +283,7 @@ class Checkpoint(Callback):
     """Save the whole training state after every epoch to ``directory/checkpoint.npz``
     (atomically: a crash mid-write leaves the previous checkpoint intact)."""
 
-    FILENAME = "checkpoint.npz"
+    FILENAME = FILENAME
 
     def __init__(self, directory: str, every: int = 1):
         self.directory = os.fspath(directory)
@@ -297,8 +295,6 @@ class Checkpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         if (epoch + 1) % self.every == 0 or self.trainer.stop_training:
-            from ..models.io import save_checkpoint
-
             save_checkpoint(self.trainer, self.path, epoch=epoch)
 
 
@@ -320,10 +316,6 @@ class ProgressBar(Callback):
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def is_finite(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and math.isfinite(value)) or bool(np.all(np.isfinite(value)))
 
 
 def now() -> float:

@@ -119,7 +119,8 @@ class Optimizer:
         for p in self.params:
             if p.regularize:
                 xp = array_module(p.value)
-                w = p.value.reshape(-1, p.value.shape[-1]) if p.value.ndim == 2 else p.value.reshape(p.value.shape[0], -1).T
+                # columns are units: Dense w is (n_in, n_out); conv w is (maps, ...) → one row per map
+                w = p.value if p.value.ndim == 2 else p.value.reshape(p.value.shape[0], -1).T
                 norms = xp.sqrt((w * w).sum(axis=0, keepdims=True))
                 w *= xp.minimum(1.0, self.max_norm / xp.maximum(norms, 1e-12))
 
@@ -129,7 +130,12 @@ class Optimizer:
         arrays = {f"{k}/{i}": to_numpy(v) for k, vs in self.state.items() for i, v in enumerate(vs)}
         return self.config(), arrays
 
-    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+    def load_state_dict(self, arrays: dict[str, np.ndarray], config: dict | None = None) -> None:
+        """Put back what ``state_dict`` gave, after ``bind``: the arrays, and from ``config`` the
+        learning rate η (a schedule may have changed it) and the step count t (Adam)."""
+        for key in ("eta", "t"):
+            if config and key in config and hasattr(self, key):
+                setattr(self, key, config[key])
         for k, vs in self.state.items():
             for i, v in enumerate(vs):
                 saved = arrays[f"{k}/{i}"]
@@ -259,16 +265,3 @@ def make_optimizer(name: str, eta: float, **kwargs: Any) -> Optimizer:
     except KeyError:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
     return cls(eta, **kwargs)
-
-
-def optimizer_from_config(config: dict) -> Optimizer:
-    """Rebuild an optimiser from ``config()`` (checkpoints)."""
-    config = dict(config)
-    name = config.pop("name")
-    t = config.pop("t", 0)
-    if config.get("regularization") == "none":
-        config["regularization"] = "l2"
-    opt = make_optimizer(name, **config)
-    if hasattr(opt, "t"):
-        opt.t = t
-    return opt

@@ -28,6 +28,7 @@ from .callbacks import (
     ProgressBar,
     now,
 )
+from .checkpoint import restore
 from .optimizers import Optimizer
 
 
@@ -79,6 +80,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason: str | None = None
         self.train_config: dict = {}
+        self.optimizer_state: tuple[dict, dict] | None = None   # from a checkpoint, loaded after bind
 
     def stop(self, reason: str) -> None:
         self.stop_training, self.stop_reason = True, reason
@@ -114,6 +116,10 @@ class Trainer:
         x_all = net.prepare_input(x)
         y_all = net.encode_targets(y)
         self.optimizer.bind(net.params, n, m)
+        if self.optimizer_state is not None:        # resuming: the optimiser's state at the checkpoint
+            config, arrays = self.optimizer_state
+            self.optimizer.load_state_dict(arrays, config)
+            self.optimizer_state = None
         batch_callbacks = [cb for cb in self.callbacks if hasattr(cb, "on_batch_end")]
         self._call("on_train_begin", {})
         while self.epoch < epochs and not self.stop_training:
@@ -175,7 +181,8 @@ class Trainer:
 
 def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | None = None, *,
         optimizer: Optimizer | str | None = None, lmbda: float = 0.0, regularization: str = "l2",
-        evaluation_data=None, test_data=None, monitor_evaluation_accuracy: bool = True, monitor_evaluation_cost: bool = False,
+        evaluation_data=None, test_data=None,
+        monitor_evaluation_accuracy: bool = True, monitor_evaluation_cost: bool = False,
         monitor_training_accuracy: bool = False, monitor_training_cost: bool = False,
         callbacks: Iterable[Callback] = (), seed: int | None = None, verbose: bool = False,
         progress: bool | None = None, metrics: str | None = None, checkpoint: str | None = None,
@@ -217,7 +224,5 @@ def fit(network, training_data, epochs: int, mini_batch_size: int, eta: float | 
     trainer = Trainer(network, opt, cbs, seed=network.seed if seed is None else seed, augment=augment)
     trainer.train_config = train_config or {}
     if resume:
-        from ..models.io import load_checkpoint_into
-
-        load_checkpoint_into(trainer, resume, len(training_data[0]), mini_batch_size)
+        restore(trainer, resume)
     return trainer.fit(training_data, epochs, mini_batch_size, threads=threads)

@@ -1,4 +1,4 @@
-"""recipes.run: one network trained as its settings say, and the numbers it reports; and
+"""experiment.run: one network trained as its settings say, and the numbers it reports; and
 reproduce's bookkeeping of finished and interrupted runs."""
 import json
 import os
@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from nndl.recipes import RecipeError, load_data, run, settings_from
+from nndl.experiment import load_data, run
+from nndl.recipes import RecipeError
+from nndl.settings import settings_from
 from nndl.recipes.reproduce import reproduce
 
 SMALL = {"sizes": [784, 10, 10], "train_size": 5000, "validation_size": 1000, "eta": 3.0}

@@ -1,0 +1,205 @@
+"""One training run from a dict of settings: the engine under ``nndl train``, ``reproduce``, ``sweep``
+and ``ensemble``.
+
+``run(settings, seed)`` reads top-down: check the settings (``nndl.settings``), load the data the
+settings name, build the network, make the callbacks, train (``nndl.train.fit``, or scipy's
+full-batch CG / L-BFGS), and summarise the history by the book's reporting rules. It returns a
+JSON-safe result. ``checkpoint_of_this_run`` is the check that a run folder holds this very run
+(same settings and seed), so the same command run again after a crash goes on where it stopped
+and never overwrites another run.
+
+Reporting rules, as in the book: when the test set is monitored (chapters 1 and 3) the result has
+the best test accuracy over the epochs; when the validation set is (``evaluate_on =
+"validation"``, chapter 6), the best validation accuracy and the test accuracy at that epoch.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from .errors import RecipeError
+from .settings import FULL_BATCH, known, same_experiment
+
+
+# ----- data -------------------------------------------------------------------------------------
+def load_data(settings: dict, data_dir: str | None = None):
+    """(training, validation, test) for the settings: subsets, digits, expansion applied."""
+    from . import data
+
+    loader = {"mnist": data.load_mnist, "fashion-mnist": data.load_fashion_mnist}[settings["dataset"]]
+    training, validation, test = loader(data_dir)
+    digits = settings["digits"]
+    if digits is not None:
+        training, validation, test = (data.subset(d, digits=digits) for d in (training, validation, test))
+    if settings["expand"]:
+        training = data.shift4(*training)
+    if settings["train_size"]:
+        training = data.subset(training, size=int(settings["train_size"]) * (5 if settings["expand"] else 1))
+    if settings["validation_size"]:
+        validation = data.subset(validation, size=int(settings["validation_size"]))
+    return training, validation, test
+
+
+# ----- network ----------------------------------------------------------------------------------
+def build_network(settings: dict, seed: int | None = None):
+    """The Network the settings describe: ``layers`` tables (as in a model file), or Dense layers
+    from ``sizes`` (``Network.from_sizes``)."""
+    from .models.io import network_from_config
+    from .nn import Network
+
+    common = {"init": settings["init"], "dtype": settings["dtype"], "output_encoding": settings["output_encoding"],
+              "n_classes": 10 if settings["output_encoding"] == "binary" else None}   # bits stand for 10 digits
+    if settings["layers"]:
+        return network_from_config({"layers": settings["layers"], "cost": settings["cost"], **common}, "settings",
+                                   seed=seed)
+    sizes = [int(s) for s in settings["sizes"]]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise RecipeError(f"sizes must be at least two positive layer sizes, got {settings['sizes']}")
+    return Network.from_sizes(sizes, settings["activation"], settings["output_activation"], settings["cost"],
+                              dropout=settings["dropout"], seed=seed, **common)
+
+
+# ----- training ---------------------------------------------------------------------------------
+def make_callbacks(settings: dict, validation) -> list:
+    """The callbacks the settings ask for: the book's quick monitor, early stopping, a schedule."""
+    from .train import BatchMonitor, EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
+
+    callbacks: list = []
+    if settings["monitor_every"]:
+        callbacks.append(BatchMonitor(validation, every=int(settings["monitor_every"]),
+                                      size=int(settings["monitor_size"])))
+    if settings["early_stopping"]:
+        callbacks.append(EarlyStopping(patience=int(settings["early_stopping"])))
+    patience, factor = settings["schedule_patience"], settings["schedule_factor"]
+    schedule = {"plateau": lambda: PlateauSchedule(patience, factor, settings["schedule_floor"]),
+                "step": lambda: StepSchedule(patience, factor),
+                "exponential": lambda: ExponentialSchedule(factor)}.get(settings["schedule"])
+    if schedule is not None:
+        callbacks.append(schedule())
+    return callbacks
+
+
+def fit_arguments(settings: dict) -> dict:
+    """The keyword arguments of ``nndl.train.fit`` that come straight from settings."""
+    from .train.callbacks import MONITOR_KEYS
+
+    wanted = set(settings["monitor"] or [])
+    kwargs: dict[str, Any] = {f"monitor_{k}": k in wanted for k in MONITOR_KEYS}
+    kwargs.update(optimizer=settings["optimizer"], lmbda=settings["lmbda"], regularization=settings["regularization"],
+                  max_norm=settings["max_norm"], clip_norm=settings["clip_norm"], threads=settings["threads"])
+    if settings["optimizer"] in ("momentum", "nesterov"):
+        kwargs["mu"] = settings["mu"]
+    return kwargs
+
+
+def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: bool = False,
+        progress: bool | None = None, metrics: str | None = None, checkpoint: str | None = None,
+        resume: str | None = None, save: str | None = None, data=None) -> dict:
+    """Train one network as ``settings`` say; return a JSON-safe result with the history.
+
+    ``result["best_validation_accuracy"]`` and ``result["test_accuracy_at_best_validation"]``
+    are filled when the validation set is monitored (``evaluate_on = "validation"``)."""
+    from . import backend
+    from .data import augment as random_distortion
+    from .nn import kernels
+    from .train.checkpoint import read_checkpoint_meta
+    from .train.trainer import fit
+
+    settings = known(settings)
+    backend.set_device(settings["device"])
+    settings["kernels"] = kernels.use(settings["kernels"])
+    training, validation, test = data if data is not None else load_data(settings, data_dir)
+    net = build_network(settings, seed)
+    on_validation = settings["evaluate_on"] == "validation"
+    evaluation = validation if on_validation else test
+    start = time.perf_counter()
+    if settings["optimizer"] in FULL_BATCH:
+        history = _fit_full_batch(net, settings, training, evaluation, verbose)
+        return summarize(history, settings, seed, time.perf_counter() - start, net)
+    # A resumed run also counts the training time of the epochs done before the resume (read now:
+    # the run writes new checkpoints over this one).
+    before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
+    augment = random_distortion if settings["augment"] else None   # new distortions each epoch
+    history = fit(net, training, settings["epochs"], settings["mini_batch_size"], settings["eta"],
+                  evaluation_data=evaluation, test_data=test if on_validation else None,
+                  callbacks=make_callbacks(settings, validation), seed=seed, verbose=verbose, progress=progress,
+                  metrics=metrics, checkpoint=checkpoint, resume=resume, augment=augment,
+                  train_config={"settings": settings, "seed": seed}, **fit_arguments(settings))
+    seconds = time.perf_counter() - start + sum(r.get("seconds") or 0.0 for r in history.records[:before])
+    if save:
+        net.save(save, settings=settings, seed=seed)
+    return summarize(history, settings, seed, seconds, net)
+
+
+def _fit_full_batch(net, settings: dict, training, evaluation, verbose: bool):
+    """CG or L-BFGS on the whole training set; ``epochs`` counts scipy iterations."""
+    from .train.fullbatch import fit_full_batch
+
+    def show(rec: dict) -> None:
+        if verbose:
+            print(f"Iteration {rec['iteration']}: cost {rec['training_cost']:.4f}, "
+                  f"accuracy {rec.get('evaluation_accuracy', float('nan')):.2%}, {rec['seconds']:.1f} s", flush=True)
+
+    return fit_full_batch(net, training, method=settings["optimizer"], iterations=int(settings["epochs"]),
+                          lmbda=settings["lmbda"], evaluation_data=evaluation, on_record=show)
+
+
+def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> dict:
+    """Best-epoch numbers from a History, by the book's reporting rules. ``seconds``: the run's wall
+    time (for a resumed run, plus the training time of the epochs before the resume)."""
+    records = history.records
+    result: dict[str, Any] = {"seed": seed, "epochs_run": len(records), "seconds": round(seconds, 2),
+                              "history": records}
+    best = history.best("evaluation_accuracy")
+    if best is not None:
+        key = "validation" if settings["evaluate_on"] == "validation" else "test"
+        result[f"best_{key}_accuracy"] = best["evaluation_accuracy"]
+        result[f"best_{key}_epoch"] = best["epoch"]
+        if key == "validation" and best.get("test_accuracy") is not None:
+            result["test_accuracy_at_best_validation"] = best["test_accuracy"]
+        result["final_evaluation_accuracy"] = records[-1].get("evaluation_accuracy")
+    if net is not None:
+        result["network"] = repr(net)
+    return result
+
+
+# ----- which run a folder holds -----------------------------------------------------------------
+def checkpointed_run(folder: str) -> tuple[dict, int, dict]:
+    """(settings, seed, trainer state) of the run checkpointed in ``folder``, as ``run`` wrote them;
+    a RecipeError for a checkpoint written without its settings (by ``Network.fit``)."""
+    from .train.checkpoint import read_checkpoint_meta
+
+    trainer = read_checkpoint_meta(folder).get("trainer", {})
+    saved = trainer.get("train_config") or {}
+    if not isinstance(saved.get("settings"), dict):
+        raise RecipeError(f"{folder} holds a checkpoint written without its training settings (by Network.fit); "
+                          f"resume it from Python with fit(..., resume={folder!r}), or use another folder")
+    return dict(saved["settings"]), saved.get("seed"), trainer
+
+
+def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None:
+    """``folder`` if it holds a checkpoint of this very run (same seed, same settings but for the
+    machine settings and a number of epochs not below the epochs done), so that the same command
+    run again after a crash goes on where it stopped; None if it holds none. Any other checkpoint
+    is refused with a RecipeError saying why, and is never overwritten."""
+    from .train.checkpoint import checkpoint_path
+
+    if not os.path.exists(checkpoint_path(folder)):
+        return None
+    saved_settings, saved_seed, trainer = checkpointed_run(folder)
+    if saved_seed != seed or not same_experiment(saved_settings, settings, ignore=("epochs",)):
+        raise RecipeError(f"{folder} holds the checkpoint of another run (other settings or seed); "
+                          f"continue that run with `nndl train --resume {folder}`, or use another folder")
+    if trainer.get("stop_reason"):
+        raise RecipeError(f"the run in {folder} already ended ({trainer['stop_reason']}); its network is the "
+                          f"one saved when it ended. To train again, use another folder")
+    done = int(trainer.get("next_epoch", 0))
+    if done > int(settings["epochs"]):
+        raise RecipeError(f"the run in {folder} has already trained {done} epochs, more than the {settings['epochs']} "
+                          f"asked for; give at least {done} epochs, or use another folder")
+    return folder
+
+
+__all__ = ["build_network", "checkpoint_of_this_run", "checkpointed_run", "fit_arguments", "load_data",
+           "make_callbacks", "run", "summarize"]
