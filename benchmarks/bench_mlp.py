@@ -102,7 +102,8 @@ def main(argv=None) -> None:
           f"numpy {np.__version__}, {torch_info}, {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.2f}; "
           f"best of {args.repeats} epochs")
-    print("| network | kernels | m | nndl s/epoch | nndl samples/s | PyTorch s/epoch | PyTorch samples/s | nndl/PyTorch |")
+    print("| network | kernels | m | nndl s/epoch | nndl samples/s | PyTorch s/epoch | PyTorch samples/s "
+          "| nndl/PyTorch |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for spec in args.sizes:
         sizes = [int(s) for s in spec.split(",")]

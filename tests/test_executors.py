@@ -96,7 +96,8 @@ def test_execute_appends_each_result_and_skips_finished_trials(tmp_path):
     with open(journal, "w") as f:
         f.write("\n".join([lines[0], lines[2]]) + "\n")
     third = InlineExecutor()
-    assert execute(trials, journal=journal, executor=third)["executed"] == 1 and [t["id"] for t in third.ran] == [trials[1]["id"]]
+    assert execute(trials, journal=journal, executor=third)["executed"] == 1
+    assert [t["id"] for t in third.ran] == [trials[1]["id"]]
     assert len(read_jsonl(journal)) == 3
 
 

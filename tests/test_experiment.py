@@ -8,8 +8,8 @@ import pytest
 
 from nndl.experiment import load_data, run
 from nndl.recipes import RecipeError
-from nndl.settings import settings_from
 from nndl.recipes.reproduce import reproduce
+from nndl.settings import settings_from
 
 SMALL = {"sizes": [784, 10, 10], "train_size": 5000, "validation_size": 1000, "eta": 3.0}
 

@@ -34,7 +34,8 @@ from .train import (
 
 __version__ = "0.1.0"
 
-__all__ = ["Adam", "Checkpoint", "Conv2D", "ConvPool", "L2Pool", "MaxPool", "RNN", "DataFormatError", "DataNotFoundError", "Dense", "Dropout", "EarlyStopping",
+__all__ = ["Adam", "Checkpoint", "Conv2D", "ConvPool", "L2Pool", "MaxPool", "RNN", "DataFormatError",
+           "DataNotFoundError", "Dense", "Dropout", "EarlyStopping",
            "Flatten", "History", "MetricsLog", "ModelFileError", "Momentum", "NNDLError", "Nesterov", "Network",
            "NonFiniteOutputError",
            "PlateauSchedule", "RMSProp", "SGD", "ShapeError", "TrainingDivergedError", "backend", "data", "load",

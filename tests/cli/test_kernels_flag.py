@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from nndl.cli import main
-from nndl.train.checkpoint import read_checkpoint_meta
 from nndl.nn import kernels
+from nndl.train.checkpoint import read_checkpoint_meta
 
 CONV = ["train", "--recipe", "ch6-relu", "--train-size", "300", "--validation-size", "200", "--mini-batch-size", "10"]
 

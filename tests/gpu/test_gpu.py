@@ -177,7 +177,8 @@ def test_recurrent_net_trains_the_same_on_both_devices(cupy, mnist):
     """MNIST rows as 28 steps of 28 pixels (the RNN chapter's sequence model)."""
     (x, y), _, _ = mnist
     nets = [nndl.Network([RNN(16, input_shape=(28, 28)), nndl.Dense(16, 10, "softmax")],
-                         cost="log-likelihood", seed=0, dtype=np.float64).to_device(device) for device in ("cpu", "gpu")]
+                         cost="log-likelihood", seed=0, dtype=np.float64).to_device(device)
+            for device in ("cpu", "gpu")]
     for net in nets:
         net.fit((x[:200], y[:200]), epochs=1, mini_batch_size=20, eta=0.1, clip_norm=5.0,
                 monitor_evaluation_accuracy=False)

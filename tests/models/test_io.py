@@ -241,7 +241,8 @@ def test_finite_but_huge_weights_are_refused_and_never_give_nan_probabilities(ne
     with pytest.raises(nndl.ModelFileError, match="magnitude 3e\\+38"):
         nndl.load(str(path))
     x = np.ones((1, 784), np.float32)
-    with pytest.raises(nndl.NonFiniteOutputError, match="NaN or infinite"), np.errstate(over="ignore", invalid="ignore"):
+    with (pytest.raises(nndl.NonFiniteOutputError, match="NaN or infinite"),
+          np.errstate(over="ignore", invalid="ignore")):
         net.predict_proba(x)                         # built in memory, not loaded: the output check
 
 

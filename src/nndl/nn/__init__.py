@@ -6,5 +6,6 @@ from .layers import LAYER_TYPES, Dense, Dropout, Flatten, Layer, Param, register
 from .network import Network
 from .recurrent import RNN, sequential_mnist_network  # noqa: E402
 
-__all__ = ["ACTIVATIONS", "COSTS", "Conv2D", "ConvPool", "Dense", "L2Pool", "MaxPool", "RNN", "sequential_mnist_network", "Dropout", "Flatten", "LAYER_TYPES", "Layer", "Network", "Param",
+__all__ = ["ACTIVATIONS", "COSTS", "Conv2D", "ConvPool", "Dense", "L2Pool", "MaxPool", "RNN",
+           "sequential_mnist_network", "Dropout", "Flatten", "LAYER_TYPES", "Layer", "Network", "Param",
            "get_activation", "get_cost", "register_layer"]

@@ -71,7 +71,8 @@ class _KernelLayer(_ActivationMixin, Layer):
         self.n_maps = positive_int("n_maps", n_maps)
         self.k = positive_int("kernel size k", k)
         self._set_activation(activation)
-        self.input_shape = None if input_shape is None else image_shape(input_shape, f"{type(self).__name__} input_shape")
+        given = None if input_shape is None else image_shape(input_shape, f"{type(self).__name__} input_shape")
+        self.input_shape = given
         self._given_shape = self.input_shape
         self.init = init
 

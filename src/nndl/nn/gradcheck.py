@@ -1,6 +1,7 @@
 """Numerical gradient checking (chapter 2: "checking backpropagation").
 
-Compares a layer's analytic gradients (``check_layer``; any function's, with ``numerical_gradient``) with central differences
+Compares a layer's analytic gradients (``check_layer``; any function's, with ``numerical_gradient``) with
+central differences
 (f(x + ε) - f(x - ε)) / 2ε. Use float64: in float32 the differences drown in rounding.
 Works on NumPy and CuPy arrays alike (the errors are computed on the host).
 """
