@@ -13,7 +13,7 @@ import pytest
 import nndl
 from nndl.charrnn import CharRNN, read_text
 from nndl.cli import rnn as rnn_cli
-from nndl.errors import DataFormatError, ModelFileError
+from nndl.errors import DataFormatError, ModelFileError, TrainingDivergedError
 from nndl.nn.gradcheck import numerical_gradient, relative_error
 
 
@@ -98,6 +98,25 @@ def test_bad_input_is_refused(trained, tmp_path):
     (tmp_path / "one.txt").write_text("aaaa")
     with pytest.raises(DataFormatError, match="at least 2 different characters"):
         read_text(str(tmp_path / "one.txt"))
+
+
+def test_a_huge_eta_stops_training_with_training_diverged_error(tmp_path, capsys):
+    """η = 1e30 overflows Adam's first steps: nndl's own error (a FloatingPointError, as before), saying
+    where it happened and what to try; the CLI prints it on one line."""
+    text = phrase_text(20)
+    model = CharRNN.from_text(text, 16, seq_length=10, seed=0)
+    with np.errstate(all="ignore"), pytest.raises(
+            TrainingDivergedError, match=r"diverged at epoch 0, iteration \d+: the loss per character became nan\. "
+                                         r"The learning rate eta=1e\+30 .* smaller eta, or a smaller clip_norm"):
+        model.fit(text, epochs=1, batch_size=4, eta=1e30, clip_norm=5.0)
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match=r"gradient clipping \(clip_norm=5\)"):
+        CharRNN.from_text(text, 16, seq_length=10, seed=0).fit(text, epochs=1, batch_size=4, eta=1e30, clip_norm=None)
+    textfile = tmp_path / "phrases.txt"
+    textfile.write_text(text, encoding="utf-8")
+    with np.errstate(all="ignore"):
+        assert rnn_cli.main(["train", str(textfile), "--hidden", "16", "--seq-length", "10", "--eta", "1e30",
+                             "--sample-chars", "0"]) == 2
+    assert "nndl: error: training diverged at epoch" in capsys.readouterr().err
 
 
 def test_save_load_round_trip_and_safe_format(trained, tmp_path):

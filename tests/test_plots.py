@@ -103,6 +103,27 @@ def test_plot_metrics_refuses_unusable_files(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+# ----- plot_loss (the character RNN) -------------------------------------------------------------
+def test_plot_loss_from_records_and_from_a_loss_log(tmp_path):
+    records = [{"type": "iteration", "epoch": e, "iteration": i, "loss": 30.0, "loss_per_char": 3.0 - i / 10,
+                "smooth_loss_per_char": 3.0 - i / 12} for e in range(3) for i in range(4 * e + 1, 4 * e + 5)]
+    records += [{"type": "epoch", "epoch": e, "iterations": 4, "characters": 800, "loss_per_char": 2.8 - e / 3,
+                 "seconds": 0.1, "validation_loss_per_char": 2.9 - e / 4} for e in range(3)]
+    out = plots.plot_loss(records, tmp_path / "loss.png", vocab_size=27)
+    assert out == str(tmp_path / "loss.png")
+    assert_size(read_png(out), 770, 462)  # 7x4.2 inches at 110 dpi
+    log = write_jsonl(tmp_path / "loss.jsonl", records)
+    assert plots.read_loss_log(log) == records
+    assert_size(read_png(plots.plot_loss(log, tmp_path / "from-log.png")), 770, 462)
+    with pytest.raises(ValueError, match="no epoch records"):
+        plots.plot_loss(records[:3], tmp_path / "x.png")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "epoch"\n')
+    with pytest.raises(DataFormatError, match="not a JSON-lines loss log"):
+        plots.plot_loss(bad, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
 # ----- confusion, errors, filters ---------------------------------------------------------------
 def test_plot_confusion_of_a_trained_net(run, tmp_path):
     net, (x, y) = run["net"], run["test"]

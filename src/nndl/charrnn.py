@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend
-from .errors import DataFormatError, ModelFileError
+from .errors import DataFormatError, ModelFileError, TrainingDivergedError
 from .nn.costs import get_cost
 from .nn.layers import Dense, Param
 from .nn.recurrent import RNN
@@ -202,8 +202,12 @@ class CharRNN:
                     h = self.rnn.h_last.copy()                               # carried, not backpropagated
                     per_char = loss / xb.shape[1]
                     if not math.isfinite(per_char):
-                        raise FloatingPointError(f"the loss became {per_char} at epoch {epoch}; try a smaller eta "
-                                                 f"(now {opt.eta:g}) or a smaller clip_norm")
+                        clip = (f"a smaller clip_norm (now {opt.clip_norm:g})" if opt.clip_norm
+                                else "gradient clipping (clip_norm=5)")
+                        raise TrainingDivergedError(
+                            f"training diverged at epoch {epoch}, iteration {iteration + 1}: the loss per character "
+                            f"became {per_char}. The learning rate eta={opt.eta:g} is probably too large: try a "
+                            f"smaller eta, or {clip}")
                     total, count = total + loss * m, count + xb.size
                     smooth = per_char if smooth is None else 0.95 * smooth + 0.05 * per_char
                     iteration += 1
@@ -272,19 +276,19 @@ class CharRNN:
 
     def save(self, path: str, **metadata: Any) -> None:
         """Write the model atomically: arrays in a .npz, vocabulary and sizes as JSON (no pickle)."""
-        from .models.io import FORMAT, VERSION, _write_npz
+        from .models.io import FORMAT, VERSION, write_archive
 
         meta = {"format": FORMAT, "version": VERSION, "kind": KIND, KIND: self.config(),
                 "metadata": {"history": self.history, **metadata}}
-        _write_npz(path, meta, {k: backend.to_numpy(p.value) for k, p in self._arrays().items()})
+        write_archive(path, meta, {k: backend.to_numpy(p.value) for k, p in self._arrays().items()})
 
     @classmethod
     def load(cls, path: str) -> "CharRNN":
         """Read a model written by ``save``; damaged or foreign files raise ModelFileError."""
-        from .models.io import _open, _read_param
+        from .models.io import open_archive, read_param
 
         path = os.fspath(path)
-        zf, meta = _open(path)
+        zf, meta = open_archive(path)
         with zf:
             if meta.get("kind") != KIND:
                 raise ModelFileError(f"{path} is an nndl {meta.get('kind', 'model')!r} file, not a character RNN; "
@@ -296,64 +300,8 @@ class CharRNN:
                 raise ModelFileError(f"{path}: the character-RNN record is invalid "
                                      f"({type(exc).__name__}: {exc})") from None
             for key, p in model._arrays().items():
-                p.value = _read_param(zf, key, p.shape, model.dtype, path).astype(model.dtype)
+                p.value = read_param(zf, key, p.shape, model.dtype, path).astype(model.dtype)
         history = (meta.get("metadata") or {}).get("history")
         model.history = list(history) if isinstance(history, list) else []
         model.metadata = meta.get("metadata", {})
         return model
-
-
-def read_loss_log(path: str) -> list[dict]:
-    """The records of a ``--metrics`` JSON-lines file written by ``nndl rnn train``."""
-    import json
-
-    with open(os.fspath(path), encoding="utf-8") as f:
-        try:
-            return [json.loads(line) for line in f if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path} is not a JSON-lines loss log ({exc})") from None
-
-
-def plot_loss(records: list[dict] | str, path: str, *, vocab_size: int | None = None) -> None:
-    """Plot the training loss (per iteration, smoothed, and per epoch) and the validation loss
-    per character against epochs; write a PNG atomically. ``records``: a list or a log path."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError("plotting needs matplotlib: pip install 'nndl[plot]'") from exc
-    import io
-
-    from .files import atomic_write_bytes
-
-    if isinstance(records, (str, os.PathLike)):
-        records = read_loss_log(records)
-    epochs = [r for r in records if r.get("type") == "epoch"]
-    iters = [r for r in records if r.get("type") == "iteration"]
-    if not epochs:
-        raise ValueError("the loss log holds no epoch records: train for at least one epoch")
-    per_epoch = epochs[0]["iterations"]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    if iters:
-        ax.plot([r["iteration"] / per_epoch for r in iters], [r["smooth_loss_per_char"] for r in iters],
-                lw=1, alpha=0.6, label="training (smoothed, per iteration)")
-    ax.plot([r["epoch"] + 1 for r in epochs], [r["loss_per_char"] for r in epochs], "o-", ms=3,
-            label="training (epoch mean)")
-    if "validation_loss_per_char" in epochs[0]:
-        ax.plot([r["epoch"] + 1 for r in epochs], [r["validation_loss_per_char"] for r in epochs], "s-", ms=3,
-                label="validation")
-    if vocab_size:
-        ax.axhline(math.log(vocab_size), ls="--", c="grey", lw=1, label=f"uniform guess, ln {vocab_size}")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss per character (nats)")
-    ax.set_title("Character-level RNN: cross-entropy per character")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-

@@ -6,6 +6,7 @@ import pytest
 from scipy.optimize import check_grad
 
 import nndl
+from nndl.errors import TrainingDivergedError
 from nndl.train.fullbatch import FullBatchObjective, fit_full_batch
 
 
@@ -34,3 +35,32 @@ def test_unknown_method_is_refused():
     net = nndl.Network.from_sizes([4, 2], seed=0)
     with pytest.raises(ValueError, match="method must be one of cg, lbfgs"):
         fit_full_batch(net, (np.zeros((2, 4)), np.array([0, 1])), method="newton")
+
+
+@pytest.mark.parametrize("method", ["cg", "lbfgs"])
+def test_a_non_finite_cost_stops_with_training_diverged_error_that_says_what_to_try(method, rng):
+    """Inputs far out of range overflow the cost: nndl's error names the method, what became NaN and what to try."""
+    net = nndl.Network.from_sizes([6, 5, 3], cost="cross-entropy", seed=0, dtype="float32")
+    data = (np.full((20, 6), np.inf), rng.integers(0, 3, 20))
+    with np.errstate(all="ignore"), pytest.raises(
+            TrainingDivergedError, match=rf"{method} training diverged after \d+ iterations: the cost became nan .*"
+                                         r"training inputs for NaN.*smaller lmbda \(now 0\.5\), or train in float64"):
+        fit_full_batch(net, data, method=method, iterations=5, lmbda=0.5)
+
+
+def test_weights_that_are_not_finite_stop_training_even_with_a_finite_cost(monkeypatch, rng):
+    """The weights are checked too, not only scipy's final cost."""
+    import scipy.optimize
+    from scipy.optimize import OptimizeResult
+
+    net = nndl.Network.from_sizes([4, 3, 2], seed=0, dtype="float64")
+    theta = np.concatenate([p.value.ravel() for p in net.params])
+    theta[0] = np.nan
+
+    def fake_minimize(fun, x0, **kwargs):
+        return OptimizeResult(x=theta, fun=0.25, nit=3, success=True, message="CONVERGENCE")
+
+    monkeypatch.setattr(scipy.optimize, "minimize", fake_minimize)
+    with pytest.raises(TrainingDivergedError, match=r"lbfgs training diverged after 3 iterations: the weights became "
+                                                    r"NaN or infinite \(scipy: CONVERGENCE\)"):
+        fit_full_batch(net, (rng.random((8, 4)), rng.integers(0, 2, 8)), method="lbfgs", iterations=5)

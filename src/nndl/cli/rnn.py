@@ -128,7 +128,7 @@ class _JsonLines:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..charrnn import CharRNN, plot_loss, read_text
+    from ..charrnn import CharRNN, read_text
 
     for name in ("hidden", "seq_length", "batch_size", "eta", "log_every"):
         _positive(name.replace("_", "-"), getattr(args, name))
@@ -169,6 +169,8 @@ def run_train(args: argparse.Namespace) -> int:
                    batch_size=args.batch_size, seed=args.seed)
         print(f"saved to {args.save}")
     if args.plot and records:
+        from ..plots import plot_loss
+
         plot_loss(records, args.plot, vocab_size=model.vocab_size)
         print(f"loss curve plotted to {args.plot}")
     return 0

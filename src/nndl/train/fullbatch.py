@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backend import array_module, to_numpy
+from ..errors import TrainingDivergedError
 from .trainer import History
 
 METHODS = {"cg": "CG", "lbfgs": "L-BFGS-B"}
@@ -89,10 +90,22 @@ def fit_full_batch(network, training_data, *, method: str = "lbfgs", iterations:
     result = minimize(objective, objective.get(), jac=True, method=METHODS[method], callback=record,
                       options={"maxiter": iterations})
     objective.set(result.x)
-    if not np.isfinite(result.fun):
-        from ..errors import TrainingDivergedError
-
-        raise TrainingDivergedError(f"{method} produced a non-finite cost: {result.message}")
+    _check_finite(network, method, result, lmbda)
     history.result = {"success": bool(result.success), "message": str(result.message), "iterations": int(result.nit),
                       "cost": float(result.fun)}
     return history
+
+
+def _check_finite(network, method: str, result, lmbda: float) -> None:
+    """Raise TrainingDivergedError when scipy's final cost or any of the weights is NaN or infinite."""
+    cost_ok = bool(np.isfinite(result.fun))
+    if cost_ok and all(bool(np.isfinite(p.value).all()) for p in network.params):
+        return
+    what = "the weights became NaN or infinite" if cost_ok else f"the cost became {float(result.fun)}"
+    scipy_says = str(result.message).strip(": ") or "no message"
+    dtype = np.dtype(network.dtype)
+    wider = f", or train in float64 (now {dtype.name})" if dtype != np.float64 else ""
+    raise TrainingDivergedError(
+        f"{method} training diverged after {int(result.nit)} iterations: {what} (scipy: {scipy_says}). "
+        f"Full-batch methods have no learning rate to lower: check the training inputs for NaN, infinite or "
+        f"very large values (scale them to [0, 1], as MNIST's pixels), try a smaller lmbda (now {lmbda:g}){wider}")

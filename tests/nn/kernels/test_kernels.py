@@ -212,7 +212,8 @@ def test_fused_pooling_equals_reference(rng, dtype, shape, p):
         out, cache = getattr(numba_cpu, f"{name}_forward")(x, p)
         _close(out, out_ref, dtype)
         g = rng.standard_normal(out.shape).astype(dtype)
-        _close(getattr(numba_cpu, f"{name}_backward")(g, cache), getattr(reference, f"{name}_backward")(g, c_ref), dtype)
+        _close(getattr(numba_cpu, f"{name}_backward")(g, cache), getattr(reference, f"{name}_backward")(g, c_ref),
+               dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

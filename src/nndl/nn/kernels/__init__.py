@@ -10,6 +10,10 @@ Choose with the environment variable ``NNDL_KERNELS=numpy|numba``, ``--kernels``
 ``nndl.nn.kernels.use("numpy")``. Where Numba cannot be imported, nndl falls back to ``numpy``
 with a one-line notice. Every kernel module has the same functions with the same results:
 ``conv_forward``/``conv_backward``, ``maxpool_*``, ``l2pool_*`` and ``convpool_*``.
+
+Their parts: ``_numba_conv.py`` (the fused conv kernels) and ``_numba_common.py`` (Numba's import,
+BLAS threads) behind ``numba_cpu``; ``_reference_patches.py`` (im2col, col2im) behind
+``reference``; ``_shapes.py`` (layout views and shape checks) shared by both.
 """
 from __future__ import annotations
 

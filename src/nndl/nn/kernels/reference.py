@@ -29,6 +29,10 @@ How it works (the measurements behind each choice are in benchmarks/README.md):
 
 Limits: valid padding only; pooling windows do not overlap and must tile the map exactly;
 ConvPool has stride 1, as in the book.
+
+This module holds the layer-level kernels; im2col, col2im and the weight matrix are in
+``_reference_patches.py``, the layout views and shape checks (shared with ``numba_cpu``) in
+``_shapes.py``.
 """
 from __future__ import annotations
 
@@ -37,7 +41,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ...backend import array_module
-from ...errors import ShapeError
+from ._reference_patches import _col2im, _im2col, weight_matrix
+from ._shapes import (
+    channels_first,
+    channels_last,
+    check_conv_shapes,
+    check_convpool_shapes,
+    check_pool_shape,
+    conv_output_size,
+)
 
 NAME = "numpy"
 
@@ -47,86 +59,6 @@ __all__ = [
     "dense_forward", "dense_backward", "sgd_step", "channels_first", "channels_last", "check_conv_shapes",
     "check_convpool_shapes", "check_pool_shape",
 ]
-
-
-# ----- layout helpers ---------------------------------------------------------------------------
-def channels_last(x):
-    """(m, c, h, w) → a (m, h, w, c) view of the same memory (free)."""
-    return x.transpose(0, 2, 3, 1)
-
-
-def channels_first(x):
-    """(m, h, w, c) → a (m, c, h, w) view of the same memory (free)."""
-    return x.transpose(0, 3, 1, 2)
-
-
-def conv_output_size(size: int, k: int, stride: int) -> int:
-    """Positions of a k-wide receptive field moved by ``stride`` over ``size`` pixels (valid)."""
-    return (size - k) // stride + 1
-
-
-def _windows(x, kh: int, kw: int, stride: int, phase: int = 1):
-    """Every kh×kw window of channels-last ``x`` (m, h, w, c), as a view, no copy:
-    (m, phase, phase, ho/phase, wo/phase, kh, kw, c).
-
-    With ``phase = 1`` this is ``numpy.lib.stride_tricks.sliding_window_view(x, (kh, kw),
-    axis=(1, 2))[:, ::s, ::s]`` with its axes reordered, built directly with ``as_strided``: the
-    same code serves CuPy, and it skips sliding_window_view's checks (tens of µs, noticeable at
-    m = 10). With ``phase = p`` the output positions (y, x) = (p·y' + i, p·x' + j) are grouped by
-    their place (i, j) in a p×p pooling window. Only read from it: the windows overlap.
-    """
-    xp = array_module(x)
-    m, h, w, c = x.shape
-    ho, wo = conv_output_size(h, kh, stride), conv_output_size(w, kw, stride)
-    sm, sh, sw, sc = x.strides
-    sy, sx = sh * stride, sw * stride
-    return xp.lib.stride_tricks.as_strided(
-        x, (m, phase, phase, ho // phase, wo // phase, kh, kw, c),
-        (sm, sy, sx, sy * phase, sx * phase, sh, sw, sc))
-
-
-def _im2col(x, kh: int, kw: int, stride: int, bias: bool, phase: int = 1):
-    """The patch matrix of x (m, c, h, w): one row per output position, holding the kh·kw·c
-    inputs its receptive field sees (the a_in of BP4), plus a column of ones when ``bias``.
-
-    Rows run over (m, y, x) — or over (m, i, j, y', x') with ``phase = p``, see ``_windows``.
-    Shape (rows, kh·kw·c [+ 1]); the one copy of the forward pass.
-    """
-    xp = array_module(x)
-    m, c = x.shape[:2]
-    win = _windows(channels_last(x), kh, kw, stride, phase)      # (m, p, p, ho', wo', kh, kw, c) view
-    _, p, _, hq, wq = win.shape[:5]
-    n_rows, n_cols, extra = m * p * p * hq * wq, kh * kw * c, int(bias)
-    if c == 1:
-        # One channel: the longest runs go along x, so fill colsᵀ row by row (kh·kw rows of
-        # m·ho·wo numbers); the matrix product then reads it transposed, for free.
-        cols_t = xp.empty((n_cols + extra, n_rows), dtype=x.dtype)
-        cols_t[:n_cols].reshape(kh, kw, c, m, p, p, hq, wq)[...] = win.transpose(5, 6, 7, 0, 1, 2, 3, 4)
-        cols = cols_t.T
-    else:
-        # Several channels: each row is one window, copied as kh runs of kw·c contiguous numbers.
-        cols = xp.empty((n_rows, n_cols + extra), dtype=x.dtype)
-        isz = cols.itemsize
-        row = (n_cols + extra) * isz
-        dest = xp.lib.stride_tricks.as_strided(                   # cols[:, :n_cols] as the window view
-            cols, win.shape, (p * p * hq * wq * row, p * hq * wq * row, hq * wq * row, wq * row, row,
-                              kw * c * isz, c * isz, isz))
-        dest[...] = win
-    if bias:
-        cols[:, n_cols] = 1                                       # the bias's "input"
-    return cols
-
-
-def weight_matrix(w, b):
-    """w (n_maps, c, kh, kw) [and b] as one (kh·kw·c [+ 1], n_maps) matrix matching ``_im2col``."""
-    xp = array_module(w)
-    n_maps, c, kh, kw = w.shape
-    n_cols = kh * kw * c
-    w_mat = xp.empty((n_cols + (b is not None), n_maps), dtype=w.dtype)
-    w_mat[:n_cols] = w.transpose(2, 3, 1, 0).reshape(n_cols, n_maps)
-    if b is not None:
-        w_mat[n_cols] = b
-    return w_mat
 
 
 class ConvCache(NamedTuple):
@@ -202,49 +134,11 @@ def _input_grad(delta, cache: ConvCache):
     return channels_first(_col2im(dcols, (m, h, wd, c), s))
 
 
-def _col2im(dcols, x_shape, s: int):
-    """Sum window gradients (m, ho, wo, kh, kw, c) back onto the channels-last input (m, h, w, c).
-
-    Two passes of strided slice additions instead of kh·kw of them: first over the kernel rows
-    l (each addition moves contiguous runs of kw·c numbers), then over the kernel columns.
-    """
-    xp = array_module(dcols)
-    m, ho, wo, kh, kw, c = dcols.shape
-    _, h, wd, _ = x_shape
-    rows = xp.zeros((m, h, wo, kw, c), dtype=dcols.dtype)          # per output column, summed over l
-    for l in range(kh):
-        rows[:, l:l + s * (ho - 1) + 1:s] += dcols[:, :, :, l]
-    dx = xp.zeros((m, h, wd, c), dtype=dcols.dtype)
-    for j in range(kw):
-        dx[:, :, j:j + s * (wo - 1) + 1:s] += rows[:, :, :, j]
-    return dx
-
-
 def _sum_rows(a):
     """Σ over the rows of a (rows, n): a product with a ones vector, several times faster than
     ``a.sum(axis=0)`` for a tall, narrow a."""
     xp = array_module(a)
     return xp.ones(a.shape[0], dtype=a.dtype) @ a
-
-
-def check_conv_shapes(x, w, b, stride) -> None:
-    if not isinstance(stride, (int, np.integer)) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    if x.ndim != 4:
-        raise ShapeError(f"conv input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
-    if w.ndim != 4:
-        raise ShapeError(f"conv weights must have shape (n_maps, channels, k, k), got shape {tuple(w.shape)}")
-    if x.shape[1] != w.shape[1]:
-        raise ShapeError(
-            f"conv input has {x.shape[1]} channels (shape {tuple(x.shape)}) but the weights expect "
-            f"{w.shape[1]} (shape {tuple(w.shape)})")
-    if x.shape[2] < w.shape[2] or x.shape[3] < w.shape[3]:
-        raise ShapeError(
-            f"a {w.shape[2]}x{w.shape[3]} receptive field does not fit in a "
-            f"{x.shape[2]}x{x.shape[3]} input (valid padding): use a smaller k or a larger input")
-    if b is not None and tuple(b.shape) != (w.shape[0],):
-        raise ShapeError(f"conv bias must have shape ({w.shape[0]},), one per feature map, got {tuple(b.shape)}")
-
 
 # ----- pooling ------------------------------------------------------------------------------------
 def _pool_view(x, p: int):
@@ -252,17 +146,6 @@ def _pool_view(x, p: int):
     check_pool_shape(x, p)
     m, c, h, w = x.shape
     return channels_last(x).reshape(m, h // p, p, w // p, p, c)
-
-
-def check_pool_shape(x, p) -> None:
-    if not isinstance(p, (int, np.integer)) or isinstance(p, bool) or p < 1:
-        raise ValueError(f"pool size p must be a positive integer, got {p!r}")
-    if x.ndim != 4:
-        raise ShapeError(f"pooling input must have shape (m, channels, height, width), got shape {tuple(x.shape)}")
-    if x.shape[2] % p or x.shape[3] % p:
-        raise ShapeError(
-            f"{p}x{p} pooling needs height and width divisible by {p}, got a {x.shape[2]}x{x.shape[3]} "
-            f"map (input shape {tuple(x.shape)}); change the pool size or the layer before it")
 
 
 def _argmax_step(views, winners: bool = True):
@@ -385,15 +268,6 @@ def convpool_forward(x, w, b, p: int = 2, train: bool = True):
         return channels_first(z), None
     cache = ConvPoolCache(ConvCache(tuple(x.shape), cols, w_mat, (kh, kw), 1, False), p, row_win, col_win)
     return channels_first(z), cache
-
-
-def check_convpool_shapes(x, w, b, p) -> None:
-    """The conv shapes, and feature maps that p×p pooling tiles exactly."""
-    check_conv_shapes(x, w, b, 1)
-    hc, wc = x.shape[2] - w.shape[2] + 1, x.shape[3] - w.shape[3] + 1
-    if hc % p or wc % p:
-        raise ShapeError(f"{hc}x{wc} feature maps cannot be max-pooled {p}x{p}: make h - k + 1 and "
-                         f"w - k + 1 divisible by {p} (input shape {tuple(x.shape)}, k = {w.shape[2]})")
 
 
 def convpool_backward(dz, cache: ConvPoolCache, need_dx: bool = True):
