@@ -32,10 +32,14 @@ def load_data(settings: dict, data_dir: str | None = None):
     digits = settings["digits"]
     if digits is not None:
         training, validation, test = (data.subset(d, digits=digits) for d in (training, validation, test))
-    if settings["expand"]:
-        training = data.shift4(*training)
     if settings["train_size"]:
-        training = data.subset(training, size=int(settings["train_size"]) * (5 if settings["expand"] else 1))
+        training = data.subset(training, size=int(settings["train_size"]))
+    if settings["expand"] == "shift4":
+        training = data.shift4(*training)
+    elif settings["expand"] == "reading":       # photos of paper and non-digits (class 10), cached
+        from .data.reading_set import load_reading_set
+
+        training = load_reading_set(*training, dtype=training[0].dtype)
     if settings["validation_size"]:
         validation = data.subset(validation, size=int(settings["validation_size"]))
     return training, validation, test

@@ -165,7 +165,8 @@ SETTINGS: tuple[Setting, ...] = (
       commands=TRAIN_AND_REPRODUCE),
     S("validation_size", None, "data", positive_int),
     S("digits", None, "data", int_list, help="train and evaluate on these digits only, e.g. 0,1", is_list=True),
-    S("expand", None, "data", str, ("shift4",), "the book's 250,000 one-pixel-shifted images"),
+    S("expand", None, "data", str, ("shift4", "reading"),
+      "shift4: the book's 250,000 one-pixel-shifted images; reading: photos of paper and non-digits"),
     S("augment", False, "data"),     # random affine distortions, new each epoch (recipes and Python)
     S("evaluate_on", "test", "data", str, ("test", "validation"), "data monitored each epoch",
       sweepable=False),              # a sweep always selects on validation data

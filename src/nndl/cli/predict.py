@@ -1,8 +1,9 @@
 """``nndl predict [--model M] IMAGE...``: read handwritten digits from image files.
 
 Each image (PNG, JPEG, ...) is put into MNIST form (``nndl.data.images``: grey, inverted if
-dark-on-light, cropped, fitted to 20x20, centred by centre of mass in 28x28) and classified; the
-digit and the three most probable classes are printed. ``--save-preprocessed DIR`` writes the
+dark-on-light, cropped, fitted to 20x20, centred by centre of mass in 28x28), classified, and the
+reader decides (``nndl.reading``): the digit, or no digit with a reason ("not-a-digit", "unsure",
+"blank"); the three most probable digits are printed beside it. ``--save-preprocessed DIR`` writes the
 28x28 images the network saw; ``--json`` prints one JSON object per image. An image that cannot
 be read (blank, not an image) is reported and the others are still read; the exit status is then 1.
 Needs Pillow: ``pip install 'nndl[images]'``.
@@ -39,8 +40,9 @@ def _preprocessed_name(path: Path, taken: set[str]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..data.imagefile import save_png
-    from ..data.images import preprocess
+    from ..data.images import NoDigitError, preprocess
     from ..models.default import load_model
+    from ..reading import blank, decide
 
     net = load_model(args.model)
     out_dir = Path(args.save_preprocessed) if args.save_preprocessed else None
@@ -50,26 +52,31 @@ def run(args: argparse.Namespace) -> int:
         path = Path(name)
         try:
             x = preprocess(path)  # (784,)
-        except (ValueError, FileNotFoundError) as exc:  # NoDigitError, ImageFormatError, ImageTooLargeError
+        except NoDigitError as exc:     # an answer ("blank"), but no digit: the exit status says so
+            failed += 1
+            _report_error(args, name, exc, blank(str(exc)).to_dict())
+            continue
+        except (ValueError, FileNotFoundError) as exc:  # ImageFormatError, ImageTooLargeError, no such file
             failed += 1
             _report_error(args, name, exc)
             continue
-        proba = net.predict_proba(x)[0]  # (n_classes,)
-        order = proba.argsort()[::-1][:args.top]
-        record = {"image": name, "digit": int(order[0]),
-                  "top": [{"digit": int(d), "probability": round(float(proba[d]), 6)} for d in order]}
+        reading = decide(net.predict_proba(x))[0]
+        record = {"image": name, "digit": reading.digit, "reason": reading.reason, "message": reading.message,
+                  "top": reading.top(args.top), "not_a_digit": reading.not_a_digit}
         if out_dir is not None:
             record["preprocessed"] = str(save_png(x, out_dir / _preprocessed_name(path, taken)))
         if args.json:
             print(json.dumps(record))
         else:
             top = ", ".join(f"{t['digit']}: {t['probability']:.3f}" for t in record["top"])
-            print(f"{name}: {record['digit']}   ({top})")
+            said = reading.digit if reading.digit is not None else f"({reading.message})"
+            print(f"{name}: {said}   ({top})")
     return 1 if failed else 0
 
 
-def _report_error(args: argparse.Namespace, name: str, exc: Exception) -> None:
+def _report_error(args: argparse.Namespace, name: str, exc: Exception, reading: dict | None = None) -> None:
     if args.json:
-        print(json.dumps({"image": name, "error": type(exc).__name__, "detail": str(exc)}))
+        answer = {"digit": None, "reason": reading["reason"]} if reading else {}
+        print(json.dumps({"image": name, **answer, "error": type(exc).__name__, "detail": str(exc)}))
     else:
         print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)

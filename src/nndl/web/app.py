@@ -146,7 +146,7 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
 
     @app.exception_handler(APIError)
     async def _api_error(request, exc: APIError):
-        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.get("/", include_in_schema=False)
     def index():

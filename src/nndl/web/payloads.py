@@ -16,6 +16,7 @@ from .. import safejson
 from ..backend import to_numpy
 from ..data.images import MAX_SIDE, ImageFormatError, ImageTooLargeError, NoDigitError, preprocess, read_image, to_png
 from ..errors import NonFiniteOutputError
+from ..reading import decide
 
 FORMATS = ("PNG", "JPEG")             # decoders allowed for images from the network
 RAW_TYPES = {"image/png", "image/jpeg", "image/jpg"}
@@ -25,9 +26,13 @@ SKIPPED_KINDS = {"dropout", "flatten"}  # layers that show nothing new in the ac
 class APIError(Exception):
     """An input problem to answer with ``status`` and a JSON body naming ``error``."""
 
-    def __init__(self, status: int, error: str, detail: str):
+    def __init__(self, status: int, error: str, detail: str, reason: str | None = None):
         super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+        self.status, self.error, self.detail, self.reason = status, error, detail, reason
+
+    def body(self) -> dict:
+        """The JSON answer: the error's name and detail (and the reader's reason, for a blank image)."""
+        return {"error": self.error, "detail": self.detail, **({"reason": self.reason} if self.reason else {})}
 
 
 # ----- the work behind the endpoints ------------------------------------------------------------------
@@ -35,7 +40,7 @@ def _image_errors(exc: Exception) -> APIError:
     from ..segment import SegmentationError
 
     status = {NoDigitError: 422, SegmentationError: 422, ImageTooLargeError: 413, ImageFormatError: 400}[type(exc)]
-    return APIError(status, type(exc).__name__, str(exc))
+    return APIError(status, type(exc).__name__, str(exc), reason="blank" if isinstance(exc, NoDigitError) else None)
 
 
 def predict_payload(network, data: bytes, *, activations: bool = False, max_side: int = MAX_SIDE) -> dict:
@@ -48,8 +53,8 @@ def predict_payload(network, data: bytes, *, activations: bool = False, max_side
         proba = network.predict_proba(x)[0]  # (n_classes,)
     except NonFiniteOutputError as exc:
         raise APIError(500, "NonFiniteOutputError", str(exc)) from None
-    out = {"digit": int(proba.argmax()), "probabilities": [float(p) for p in proba],
-           "preprocessed": base64.b64encode(to_png(x)).decode("ascii")}
+    reading = decide(proba)[0]          # the digit, or none with a reason (nndl.reading)
+    out = {**reading.to_dict(), "preprocessed": base64.b64encode(to_png(x)).decode("ascii")}
     if activations:
         out["activations"] = layer_activations(network, x)
     return out
