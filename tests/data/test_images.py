@@ -75,12 +75,12 @@ def test_output_is_mnist_form(test_digits):
 
 def test_aspect_ratio_is_kept():
     tall = np.zeros((200, 200), np.float32)
-    tall[20:140, 90:130] = 1.0  # a 120 x 40 bar
+    tall[20:140, 100:124] = 1.0  # a 120 x 24 bar (as wide as a pen's stroke may be: kept as it is)
     out = images.preprocess(tall).reshape(28, 28) > 0.5
-    assert out.any(axis=1).sum() == 20 and 6 <= out.any(axis=0).sum() <= 8
+    assert out.any(axis=1).sum() == 20 and 3 <= out.any(axis=0).sum() <= 5
     wide = tall.T.copy()
     out = images.preprocess(wide).reshape(28, 28) > 0.5
-    assert out.any(axis=0).sum() == 20 and 6 <= out.any(axis=1).sum() <= 8
+    assert out.any(axis=0).sum() == 20 and 3 <= out.any(axis=1).sum() <= 5
 
 
 def test_inverted_colours_give_the_same_input(test_digits):
@@ -118,7 +118,7 @@ def test_centre_of_mass_matches_scipy(test_digits):
     np.pad(np.zeros((1, 2), np.uint8), 30, constant_values=255),          # one tiny dot
 ])
 def test_blank_images_raise_no_digit_error(blank):
-    with pytest.raises(NoDigitError, match="blank") as info:
+    with pytest.raises(NoDigitError, match="no ink found|no digit found") as info:
         images.preprocess(encode(blank))
     assert isinstance(info.value, ValueError) and isinstance(info.value, NNDLError)
 

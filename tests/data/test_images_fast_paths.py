@@ -1,5 +1,5 @@
-"""The fast paths of nndl.data.images give the plain paths' answers: 8-bit images go through
-tables and histograms of their 256 levels (bit for bit the same ink), a large drawing is
+"""The fast paths of nndl.data.images give the plain paths' answers: 8-bit images give bit for
+bit the ink of the same levels as floats, a large drawing is
 box-averaged before the speck search (the same readings, pixels within a small tolerance, and
 full scale again when far-off specks would make the digit too small), and the 28x28 PNG is
 written without Pillow (Pillow reads it back exactly)."""
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nndl.data import imagefile, images
+from nndl.data import imagefile, images, paper
 from tests.web.helpers import encode
 
 
@@ -41,19 +41,6 @@ def test_uint8_levels_give_bit_for_bit_the_float_ink(test_digits):
         assert np.array_equal(images.preprocess(encode(grey)), images.preprocess(as_float))
 
 
-def test_median_of_counts_is_numpy_median():
-    rng = np.random.default_rng(1)
-    for n in (1, 2, 7, 4096, 4097):
-        sample = rng.integers(0, 256, n).astype(np.uint8)
-        if n > 2:
-            sample[: n // 2] = 255  # a tie across the middle, as a page of paper gives
-        counts = np.bincount(sample, minlength=256)
-        levels = images.GREY_LEVELS
-        assert images._median_of_counts(levels, counts) == float(np.median(levels[sample]))
-        spread = np.abs(levels - 0.3)  # not sorted by level: the absolute deviations
-        assert images._median_of_counts(spread, counts) == float(np.median(spread[sample]))
-
-
 def test_an_opaque_alpha_channel_is_dropped(test_digits):
     grey = _drawing(test_digits[0][0], scale=4)
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])  # what a browser's canvas sends
@@ -75,9 +62,9 @@ def test_large_drawings_read_at_a_coarser_scale_as_at_full_scale(net, test_digit
 
 def test_box_average():
     grey = np.random.default_rng(2).random((12, 9)).astype(np.float32)
-    np.testing.assert_allclose(images._box_average(grey, 3, 1.0), grey.reshape(4, 3, 3, 3).mean(axis=(1, 3)),
+    np.testing.assert_allclose(paper.box_average(grey, 3, 1.0), grey.reshape(4, 3, 3, 3).mean(axis=(1, 3)),
                                atol=1e-6)
-    edge = images._box_average(grey[:11, :8], 3, 1.0)  # blocks past the edge filled with blank paper
+    edge = paper.box_average(grey[:11, :8], 3, 1.0)  # blocks past the edge filled with blank paper
     padded = np.ones((12, 9), np.float32)
     padded[:11, :8] = grey[:11, :8]
     np.testing.assert_allclose(edge, padded.reshape(4, 3, 3, 3).mean(axis=(1, 3)), atol=1e-6)

@@ -5,32 +5,36 @@ size-normalised to fit a 20x20 box keeping its aspect ratio (anti-aliased, hence
 then pasted into a 28x28 field so that its centre of mass sits at the centre. A network trained on
 MNIST only works on an outside image put through the same steps, so ``preprocess`` does them:
 
-    load (PNG/JPEG/..., Pillow) → grey → orient (MNIST is white ink, 1.0, on black, 0.0: dark ink
-    on light paper is inverted) → remove the paper's grey level and specks → crop to the ink's
-    bounding box → scale to fit 20x20 (anti-aliased) → paste into 28x28 with the centre of mass
-    at the centre, (14, 14) in pixel indices as in MNIST itself, by a whole-pixel shift as MNIST
-    did (its centres of mass lie within ±0.5 pixel of 14) → float32 (784,) in [0, 1].
+    load (PNG/JPEG/..., Pillow) → grey → the ink, from the paper (``nndl.data.paper``: orient
+    it white on black as MNIST is, divide out the paper's background and lighting, remove ruled
+    lines, frames and specks) → the pen's width into MNIST's range → crop to the ink's bounding
+    box → scale to fit 20x20 (anti-aliased) → paste into 28x28 with the centre of mass at the
+    centre, (14, 14) in pixel indices as in MNIST itself, by a whole-pixel shift as MNIST did
+    (its centres of mass lie within ±0.5 pixel of 14) → float32 (784,) in [0, 1].
 
-A blank or near-blank image raises ``NoDigitError`` instead of handing the network noise to guess
+Photos and scans of real paper work: tight crops (ink touching the edges), shadows and lighting
+gradients, ruled notebook paper, form boxes, thick and thin pens, small digits on a large page,
+JPEG artefacts (``nndl.data.synthetic`` makes such photos from MNIST digits to measure this).
+An image with no ink at all (one even grey, or only faint grain), a mere speck, or only straight
+lines raises ``NoDigitError`` saying what was seen, instead of handing the network noise to guess
 at. Reading the file (and refusing bad or oversized ones) is ``nndl.data.imagefile``'s job; its
 errors and ``read_image`` / ``to_png`` are importable from here too.
 
-Speed (the web app runs this for every request): 8-bit images stay bytes until the inked window
-is found, and the floats are made for that window only; a drawing many times larger than the
-20x20 box (a 280-pixel canvas) is box-averaged down before the speck search (``digit_ink``).
+Speed (the web app runs this for every request): the background is estimated on a copy of at
+most about 128 pixels a side, and a drawing many times larger than the 20x20 box (a 280-pixel
+canvas) is read on a box-averaged copy (``digit_ink``), whose ink is where the float work is done.
 
-Limits: one digit per image (``nndl.segment`` reads several); the paper is taken to be the most
-common grey level (the median), so an image more than half covered by ink is misread; uneven
-lighting in photos is not corrected. Needs Pillow: ``pip install 'nndl[images]'``.
+Limits: one digit per image (``nndl.segment`` reads several); a shadow or dark region no wider
+than the pen's strokes is taken for ink; a ruled line as thick as the digit's strokes is kept.
+Needs Pillow: ``pip install 'nndl[images]'``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable
 
 import numpy as np
 from scipy import ndimage
 
-from ..errors import NNDLError
 from .imagefile import (
     GREY_LEVELS,
     MAX_SIDE,
@@ -43,11 +47,21 @@ from .imagefile import (
     read_image,
     to_png,
 )
+from .paper import (
+    MIN_CONTRAST,
+    NoDigitError,
+    Paper,
+    analyse,
+    box_average,
+    ink_of,
+    normalise_strokes,
+    paper_noise,
+    remove_lines,
+)
 
 BOX = 20            # the digit is scaled to fit a BOX x BOX square inside the field
 CENTRE = 14.0       # MNIST's mean centre of mass, in pixel indices (measured: 13.99, 14.01)
-MIN_CONTRAST = 0.2  # ink must differ from the paper by this much (of the full 0..1 range)
-MIN_INK = 4.0       # ... and amount to at least this many fully inked pixels
+MIN_INK = 4.0       # ink must amount to at least this many fully inked pixels
 SPECK_FRACTION = 0.03  # bits of ink holding less than this share of all the ink ...
 SPECK_MARGIN = 0.1     # ... and further than this (of the digit's size) from its box are specks
 BOX_THRESHOLD = 0.1  # ink fainter than this is left out when finding the digit's bounding box
@@ -63,19 +77,15 @@ __all__ = [
 ]
 
 
-class NoDigitError(NNDLError, ValueError):
-    """The image is blank or nearly so: there is no digit to read."""
-
-
 # ----- grey levels → ink -------------------------------------------------------------------------
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """The ink of a grey image, MNIST-style: float32 (h, w), 0 on the paper, 1 on the darkest ink.
 
-    ``grey`` holds floats in [0, 1] or uint8 levels (as ``read_grey`` gives). The paper is the
-    median grey level; if it is light the image is inverted (dark ink on light paper becomes
-    MNIST's white on black). The paper's level maps to 0 and the strongest ink to 1; grey levels
-    within the paper's noise become 0, and specks (small bits of ink away from the main strokes)
-    are removed. Raises ``NoDigitError`` when there is (almost) no ink.
+    ``grey`` holds floats in [0, 1] or uint8 levels (as ``read_grey`` gives). Dark ink on light
+    paper is inverted to MNIST's white on black; the paper's background and lighting are divided
+    out (``nndl.data.paper``), so its level maps to 0 and the strongest ink to 1; grey levels
+    within the paper's noise become 0, and ruled lines, frames and specks (small bits of ink away
+    from the main strokes) are removed. Raises ``NoDigitError`` when there is (almost) no ink.
     """
     ink, (y0, x0) = ink_window(grey)
     out = np.zeros(np.shape(grey), np.float32)  # (h, w)
@@ -86,11 +96,13 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
 def ink_window(grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """``ink_map`` cut to the rectangle holding all the ink: (ink (h', w'), (row, col) of its corner).
 
-    The ink map is zero outside that rectangle, so past the grey-level statistics the work (and,
-    for uint8 input, the conversion to floats) is spent on the inked part only.
+    The ink map is zero outside that rectangle, so past the paper's analysis the work is spent
+    on the inked part only.
     """
-    window, paper, corner = _inked_part(grey)
-    return _ink(window, paper), corner
+    g, paper = _analysed(grey)
+    rows, cols, noise = _inked_window(g, paper)
+    ink = _ink(g, paper, rows, cols, 1, noise)
+    return ink, (rows.start, cols.start)
 
 
 def digit_ink(grey: np.ndarray) -> np.ndarray:
@@ -102,78 +114,30 @@ def digit_ink(grey: np.ndarray) -> np.ndarray:
     ``2 * REDUCING_GAP * BOX`` pixels is first box-averaged down by the whole factor that keeps at
     least ``REDUCING_GAP * BOX`` pixels, and the final resampling then shrinks it by at least
     ``REDUCING_GAP``: Pillow's ``reducing_gap`` recipe, which it finds indistinguishable from a
-    single fair resampling from 3 up. If specks far from the digit widened the window (the digit
-    itself ends up under ``REDUCING_GAP * BOX`` pixels), the ink is made at full scale instead.
+    single fair resampling from 3 up. If lines or specks far from the digit widened the window
+    (the digit itself ends up under ``REDUCING_GAP * BOX`` pixels), the ink is made again on the
+    digit's own box, at the scale that box allows.
     """
-    window, paper, _ = _inked_part(grey)  # (h', w')
-    k = max(window.shape) // (REDUCING_GAP * BOX)
-    if k >= 2:
-        blank = 1.0 if paper.dark_on_light else 0.0  # the paper's own level: no ink
-        ink = _ink(_box_average(_as_levels(window), k, blank), paper, pixel_area=k * k)
-        if _longer_side(ink > BOX_THRESHOLD) >= REDUCING_GAP * BOX:
+    g, paper = _analysed(grey)
+    rows, cols, noise = _inked_window(g, paper)
+    for _ in range(3):
+        k = max(rows.stop - rows.start, cols.stop - cols.start) // (REDUCING_GAP * BOX)
+        if k < 2:
+            break
+        ink = _ink(g, paper, rows, cols, k, noise)
+        inked = ink > BOX_THRESHOLD
+        if _longer_side(inked) >= REDUCING_GAP * BOX:
             return ink
-    return _ink(window, paper)
+        # the digit's own box, in full-scale pixels, a coarse pixel wider on each side
+        rows = _grown(rows.start, np.flatnonzero(inked.any(axis=1)), k, g.shape[0])
+        cols = _grown(cols.start, np.flatnonzero(inked.any(axis=0)), k, g.shape[1])
+    return _ink(g, paper, rows, cols, 1, noise)
 
 
-def _inked_part(grey: np.ndarray) -> tuple[np.ndarray, "_Paper", tuple[int, int]]:
-    """The paper of a whole grey image (uint8 or float), the window of it holding the ink, and the
-    (row, col) of the window's corner."""
-    grey = np.asarray(grey)
-    if grey.dtype != np.uint8:
-        grey = grey.astype(np.float32, copy=False)
-    paper = _paper(grey)
-    rows, cols = _inked_window(grey, paper)
-    return grey[rows, cols], paper, (rows.start, cols.start)
-
-
-def _as_levels(grey: np.ndarray) -> np.ndarray:
-    """Grey as float32 in [0, 1] (uint8 levels / 255, the same numbers as ``GREY_LEVELS[grey]``)."""
-    return grey.astype(np.float32) / 255.0 if grey.dtype == np.uint8 else grey
-
-
-def _inked_window(grey: np.ndarray, paper: "_Paper") -> tuple[slice, slice]:
-    """(rows, cols) of the smallest rectangle holding every pixel with ink (before speck removal)."""
-    if grey.dtype == np.uint8:
-        # The ink falls as the level moves towards the paper's, so the inked levels are one run
-        # ending at the darkest (or lightest) level: one comparison of bytes finds the inked pixels.
-        inked_levels = np.flatnonzero(_grey_to_ink(GREY_LEVELS, paper))  # of the 256
-        if inked_levels.size == 0:
-            _too_little_ink(0.0)
-        # (a Python int, not NumPy's int64, so that the bytes are compared as bytes, not widened)
-        inked = grey <= int(inked_levels[-1]) if paper.dark_on_light else grey >= int(inked_levels[0])  # (h, w)
-    else:
-        inked = _grey_to_ink(grey, paper) > 0  # (h, w)
-    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    if rows.size == 0:
-        _too_little_ink(0.0)
-    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
-
-
-def _ink(grey: np.ndarray, paper: "_Paper", pixel_area: float = 1.0) -> np.ndarray:
-    """Grey levels (uint8 or float32, any window) → the ink, specks removed; ``NoDigitError`` if
-    there is too little of it (counted in original pixels: each of these covers ``pixel_area``)."""
-    ink = _remove_specks(_grey_to_ink(_as_levels(grey), paper))
-    amount = float(ink.sum()) * pixel_area
-    if amount < MIN_INK:
-        _too_little_ink(amount)
-    return ink
-
-
-def _box_average(grey: np.ndarray, k: int, blank: float) -> np.ndarray:
-    """Float grey (h, w) → the means of its k x k blocks, (ceil(h/k), ceil(w/k)); blocks past the
-    edge are filled with ``blank``."""
-    h, w = grey.shape
-    rows, cols = -(-h // k), -(-w // k)
-    padded = np.full((rows * k, cols * k), blank, np.float32)
-    padded[:h, :w] = grey
-    # k whole-array additions per axis: several times faster than a mean over a (rows, k, cols, k) view
-    band = padded[0::k].copy()  # (rows, cols * k): the k rows of each block, added up
-    for i in range(1, k):
-        band += padded[i::k]
-    block = band[:, 0::k].copy()  # (rows, cols)
-    for j in range(1, k):
-        block += band[:, j::k]
-    return block * (1.0 / (k * k))
+def _grown(start: int, inked: np.ndarray, k: int, n: int) -> slice:
+    """The full-scale span of the inked rows (or columns) of a part box-averaged k times from
+    ``start``, a coarse pixel wider on each side."""
+    return slice(max(start + (int(inked[0]) - 1) * k, 0), min(start + (int(inked[-1]) + 2) * k, n))
 
 
 def _longer_side(mask: np.ndarray) -> int:
@@ -182,80 +146,48 @@ def _longer_side(mask: np.ndarray) -> int:
     return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1 if rows.size else 0
 
 
-class _Paper(NamedTuple):
-    """What the grey levels of a whole image say about its paper."""
-    dark_on_light: bool  # dark ink on light paper: invert
-    level: float         # the paper's level once the ink is bright (0 for a clean page)
-    contrast: float      # the strongest ink's level minus the paper's
-    cut: float           # ink at or below this (the paper's noise, of the contrast) counts as paper
+def _analysed(grey: np.ndarray) -> tuple[np.ndarray, Paper]:
+    """Grey levels as float32 (h, w) in [0, 1], and what they say about the paper."""
+    grey = np.asarray(grey)
+    g = GREY_LEVELS[grey] if grey.dtype == np.uint8 else grey.astype(np.float32, copy=False)
+    return g, analyse(g)
 
 
-def _paper(grey: np.ndarray) -> _Paper:
-    """The paper's level, the ink's contrast and the noise, from a sample of ``grey``'s pixels.
-
-    The paper is the median level; its noise (grain, JPEG artefacts) is a robust standard
-    deviation, 1.4826 x the median absolute deviation, which ignores the ink as long as the
-    paper is most of the image. Raises ``NoDigitError`` when the contrast is too low.
-    """
-    sample = _sample(grey)  # the statistics of a large image: a sample suffices
-    if grey.dtype == np.uint8:  # a histogram of the 256 levels gives np.median's answers, faster
-        counts = np.bincount(sample, minlength=256)  # (256,)
-        levels = GREY_LEVELS
-
-        def median(values: np.ndarray) -> float:
-            return _median_of_counts(values, counts)
-        darkest, lightest = GREY_LEVELS[grey.min()], GREY_LEVELS[grey.max()]
-    else:
-        levels = sample
-
-        def median(values: np.ndarray) -> float:
-            return float(np.median(values))
-        darkest, lightest = grey.min(), grey.max()
-    paper = median(levels)
-    dark_on_light = paper > 0.5
-    strongest = float(1.0 - darkest if dark_on_light else lightest)  # the ink's extreme
-    paper = min(paper, 1.0 - paper)
-    contrast = strongest - paper
-    if contrast < MIN_CONTRAST:
-        raise NoDigitError(
-            f"the image looks blank: its darkest and lightest parts differ by {max(contrast, 0.0):.2f} of the "
-            f"full range, less than {MIN_CONTRAST}; write the digit in dark ink on light paper (or light on dark)")
-    oriented = 1.0 - levels if dark_on_light else levels
-    noise = 1.4826 * median(np.abs(oriented - paper)) / contrast
-    return _Paper(dark_on_light, paper, contrast, max(3.0 * noise, 0.5 / 255.0))
+def _inked_window(g: np.ndarray, paper: Paper) -> tuple[slice, slice, tuple[float, float]]:
+    """(rows, cols) of the smallest rectangle holding all the ink (before lines and specks are
+    removed), found at full scale so that a thin faint stroke is not averaged away, and the
+    paper's darkness and noise there (``paper_noise``)."""
+    dk = paper.darkness(paper.orient(g), (0, 0), 1)
+    noise = paper_noise(dk)
+    ink = ink_of(dk, paper.level, noise)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        _too_little_ink(0.0)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1), noise
 
 
-def _median_of_counts(values: np.ndarray, counts: np.ndarray) -> float:
-    """``np.median`` of the sample holding ``counts[i]`` copies of ``values[i]`` (float32)."""
-    order = np.argsort(values, kind="stable")
-    position = np.cumsum(counts[order])  # sample values up to each sorted value
-    n = int(position[-1])
-    low, high = values[order][np.searchsorted(position, [(n - 1) // 2, n // 2], side="right")]
-    return float((low + high) / 2)  # the middle value, or the mean of the middle two (in float32, as np.median)
-
-
-def _grey_to_ink(grey: np.ndarray, paper: _Paper) -> np.ndarray:
-    """Grey levels (float32, any shape) → ink: bright, 0 for the paper and 1 for the strongest
-    ink, levels within the paper's noise set to 0."""
-    a = 1.0 - grey if paper.dark_on_light else grey.copy()
-    a -= paper.level
-    a *= 1.0 / paper.contrast
-    np.clip(a, 0.0, 1.0, out=a)
-    a[a <= paper.cut] = 0.0
-    return a
+def _ink(g: np.ndarray, paper: Paper, rows: slice, cols: slice, k: int, noise: tuple[float, float]) -> np.ndarray:
+    """The ink of the part [rows, cols] of the image, box-averaged ``k`` times: lines and specks
+    removed; ``NoDigitError`` if too little is left (counted in full-scale pixels)."""
+    o = paper.orient(g[rows, cols])
+    if k > 1:
+        o = box_average(o, k, 1.0)  # blocks past the edge: paper
+    p0, sigma = noise
+    ink = ink_of(paper.darkness(o, (rows.start, cols.start), k), paper.level, (p0, sigma / k))  # less noise
+    ink, lines = remove_lines(ink)
+    ink = _remove_specks(ink)
+    amount = float(ink.sum()) * k * k
+    if amount < MIN_INK:
+        if lines:
+            raise NoDigitError("only straight lines found (ruled lines or a frame), no digit")
+        _too_little_ink(amount)
+    return ink
 
 
 def _too_little_ink(amount: float) -> None:
     raise NoDigitError(
-        f"the image looks blank: it holds only {amount:.1f} pixels' worth of ink, fewer than "
-        f"{MIN_INK:g}; write the digit larger or with a thicker pen")
-
-
-def _sample(a: np.ndarray, size: int = 4096) -> np.ndarray:
-    """About ``size`` evenly spaced pixels of an image, flat: its levels (the paper's grey, the
-    noise) without a full sort of a 2,000 x 2,000 photo."""
-    flat = a.ravel()
-    return flat[::max(1, flat.size // size)]
+        f"no digit found: the only ink is a speck ({amount:.1f} pixels' worth, fewer than {MIN_INK:g})"
+        if amount > 0 else "no ink found on the paper")
 
 
 def _remove_specks(a: np.ndarray) -> np.ndarray:
@@ -328,7 +260,7 @@ def centre_digit(ink: np.ndarray) -> np.ndarray:
 
 def preprocess(source: ImageSource, *, max_side: int = MAX_SIDE, formats: Iterable[str] | None = None) -> np.ndarray:
     """An outside image of one digit → float32 (784,) in [0, 1], as MNIST's images were made."""
-    return centre_digit(digit_ink(read_grey(source, max_side=max_side, formats=formats)))
+    return centre_digit(normalise_strokes(digit_ink(read_grey(source, max_side=max_side, formats=formats))))
 
 
 def preprocess_many(sources: Iterable[ImageSource], **kwargs: Any) -> np.ndarray:
