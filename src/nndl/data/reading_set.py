@@ -36,6 +36,20 @@ def _photo_effects(rng: np.random.Generator) -> dict:
     return {k: bool(rng.random() < 0.2) for k in ("shadow", "gradient", "ruled", "frame")}
 
 
+def looks_like_a_one(ink: np.ndarray, within_degrees: float = 30.0) -> bool:
+    """Whether an ink image is one straight stroke within ``within_degrees`` of vertical: that is
+    how many people write a 1, so such a "line" is no non-digit (neither for training nor scoring)."""
+    ys, xs = np.nonzero(ink > 0.2)
+    if len(ys) < 2:
+        return False
+    cov = np.cov(np.stack([xs, ys]).astype(float))
+    evals, evecs = np.linalg.eigh(cov)
+    if evals[0] > 0.05 * evals[1]:              # not thin: not one straight stroke
+        return False
+    major = evecs[:, 1]
+    return abs(major[1]) >= np.cos(np.radians(within_degrees))
+
+
 def _chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Variants and non-digits for one chunk of images, from its own seed (for parallel builds)."""
     from .images import NoDigitError, preprocess
@@ -58,7 +72,9 @@ def _chunk(args: tuple) -> tuple[np.ndarray, np.ndarray]:
             add(photo(image, DIGIT_CONDITIONS[rng.integers(len(DIGIT_CONDITIONS))], rng), int(label))
     for _ in range(n_non_digits):
         kind = NON_DIGITS[rng.integers(len(NON_DIGITS))]
-        add(on_paper(non_digit(kind, rng, digits=pool), rng, **_photo_effects(rng)), REJECT_LABEL)
+        ink = non_digit(kind, rng, digits=pool)
+        if not looks_like_a_one(ink):
+            add(on_paper(ink, rng, **_photo_effects(rng)), REJECT_LABEL)
     return (np.stack(out_x) if out_x else np.zeros((0, 784), np.uint8)), np.asarray(out_y, np.uint8)
 
 
