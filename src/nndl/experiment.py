@@ -11,15 +11,45 @@ and never overwrites another run.
 Reporting rules, as in the book: when the test set is monitored (chapters 1 and 3) the result has
 the best test accuracy over the epochs; when the validation set is (``evaluate_on =
 "validation"``, chapter 6), the best validation accuracy and the test accuracy at that epoch.
+Full-batch runs (CG, L-BFGS) count scipy iterations: ``epochs`` asks for them, ``epochs_run`` says
+how many ran, and the best "epoch" is the iteration of the best record.
+
+``NNDL_DOCS_QUICK=1`` (the smoke test of the documentation, docs/GUIDE.md) makes every run tiny:
+at most 2 epochs on the first 1,000 training, validation and test images, said once on stderr.
+The settings keep the values asked for, so a quick run is the same run, cut short.
 """
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
 from .errors import RecipeError
 from .settings import FULL_BATCH, known, same_experiment
+
+DOCS_QUICK = "NNDL_DOCS_QUICK"
+QUICK_EPOCHS = 2
+QUICK_IMAGES = 1000
+_quick_said = False
+
+
+def docs_quick() -> bool:
+    """True when ``NNDL_DOCS_QUICK`` is set (to anything but ``0``): runs are cut to a smoke test."""
+    global _quick_said
+    if os.environ.get(DOCS_QUICK, "") in ("", "0"):
+        return False
+    if not _quick_said:
+        _quick_said = True
+        print(f"nndl: {DOCS_QUICK} is set: at most {QUICK_EPOCHS} epochs on the first {QUICK_IMAGES:,} training, "
+              f"validation and test images (the docs' smoke test; unset it for real runs)", file=sys.stderr, flush=True)
+    return True
+
+
+def run_epochs(settings: dict) -> int:
+    """The epochs (full-batch: iterations) a run trains: the settings', or fewer under NNDL_DOCS_QUICK."""
+    epochs = int(settings["epochs"])
+    return min(epochs, QUICK_EPOCHS) if docs_quick() else epochs
 
 
 # ----- data -------------------------------------------------------------------------------------
@@ -32,8 +62,12 @@ def load_data(settings: dict, data_dir: str | None = None):
     digits = settings["digits"]
     if digits is not None:
         training, validation, test = (data.subset(d, digits=digits) for d in (training, validation, test))
-    if settings["train_size"]:
-        training = data.subset(training, size=int(settings["train_size"]))
+    quick = docs_quick()
+    train_size = settings["train_size"]
+    if quick:
+        train_size = min(int(train_size or QUICK_IMAGES), QUICK_IMAGES)
+    if train_size:
+        training = data.subset(training, size=int(train_size))
     if settings["expand"] == "shift4":
         training = data.shift4(*training)
     elif settings["expand"] == "reading":       # photos of paper and non-digits (class 10), cached
@@ -42,6 +76,8 @@ def load_data(settings: dict, data_dir: str | None = None):
         training = load_reading_set(*training, dtype=training[0].dtype)
     if settings["validation_size"]:
         validation = data.subset(validation, size=int(settings["validation_size"]))
+    if quick:
+        validation, test = (data.subset(d, size=min(QUICK_IMAGES, len(d[1]))) for d in (validation, test))
     return training, validation, test
 
 
@@ -67,7 +103,7 @@ def build_network(settings: dict, seed: int | None = None):
 # ----- training ---------------------------------------------------------------------------------
 def make_callbacks(settings: dict, validation) -> list:
     """The callbacks the settings ask for: the book's quick monitor, early stopping, a schedule."""
-    from .train import BatchMonitor, EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
+    from .train import BatchMonitor, CycleSchedule, EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
 
     callbacks: list = []
     if settings["monitor_every"]:
@@ -78,7 +114,9 @@ def make_callbacks(settings: dict, validation) -> list:
     patience, factor = settings["schedule_patience"], settings["schedule_factor"]
     schedule = {"plateau": lambda: PlateauSchedule(patience, factor, settings["schedule_floor"]),
                 "step": lambda: StepSchedule(patience, factor),
-                "exponential": lambda: ExponentialSchedule(factor)}.get(settings["schedule"])
+                "exponential": lambda: ExponentialSchedule(factor),
+                "one-cycle": lambda: CycleSchedule(warmup=0.25),      # beyond the book: per mini-batch
+                "cosine": lambda: CycleSchedule(warmup=0.0)}.get(settings["schedule"])
     if schedule is not None:
         callbacks.append(schedule())
     return callbacks
@@ -125,7 +163,7 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     # the run writes new checkpoints over this one).
     before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
     augment = random_distortion if settings["augment"] else None   # new distortions each epoch
-    history = fit(net, training, settings["epochs"], settings["mini_batch_size"], settings["eta"],
+    history = fit(net, training, run_epochs(settings), settings["mini_batch_size"], settings["eta"],
                   evaluation_data=evaluation, test_data=test if on_validation else None,
                   callbacks=make_callbacks(settings, validation), seed=seed, verbose=verbose, progress=progress,
                   metrics=metrics, checkpoint=checkpoint, resume=resume, augment=augment,
@@ -145,7 +183,7 @@ def _fit_full_batch(net, settings: dict, training, evaluation, verbose: bool):
             print(f"Iteration {rec['iteration']}: cost {rec['training_cost']:.4f}, "
                   f"accuracy {rec.get('evaluation_accuracy', float('nan')):.2%}, {rec['seconds']:.1f} s", flush=True)
 
-    return fit_full_batch(net, training, method=settings["optimizer"], iterations=int(settings["epochs"]),
+    return fit_full_batch(net, training, method=settings["optimizer"], iterations=run_epochs(settings),
                           lmbda=settings["lmbda"], evaluation_data=evaluation, on_record=show)
 
 
@@ -153,7 +191,9 @@ def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> d
     """Best-epoch numbers from a History, by the book's reporting rules. ``seconds``: the run's wall
     time (for a resumed run, plus the training time of the epochs before the resume)."""
     records = history.records
-    result: dict[str, Any] = {"seed": seed, "epochs_run": len(records), "seconds": round(seconds, 2),
+    full_batch = getattr(history, "result", None)       # CG / L-BFGS: records every few iterations
+    epochs_run = full_batch["iterations"] if full_batch else len(records)
+    result: dict[str, Any] = {"seed": seed, "epochs_run": epochs_run, "seconds": round(seconds, 2),
                               "history": records}
     best = history.best("evaluation_accuracy")
     if best is not None:
@@ -205,5 +245,5 @@ def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None
     return folder
 
 
-__all__ = ["build_network", "checkpoint_of_this_run", "checkpointed_run", "fit_arguments", "load_data",
-           "make_callbacks", "run", "summarize"]
+__all__ = ["build_network", "checkpoint_of_this_run", "checkpointed_run", "docs_quick", "fit_arguments", "load_data",
+           "make_callbacks", "run", "run_epochs", "summarize"]

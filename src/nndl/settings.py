@@ -129,7 +129,7 @@ def _monitors() -> tuple:
 
 
 FULL_BATCH = ("cg", "lbfgs")         # scipy's full-batch optimisers: epochs count their iterations
-SCHEDULES = ("plateau", "step", "exponential")
+SCHEDULES = ("plateau", "step", "exponential", "one-cycle", "cosine")
 
 S = Setting
 SETTINGS: tuple[Setting, ...] = (

@@ -3,6 +3,7 @@ from .callbacks import (
                         BatchMonitor,
                         Callback,
                         Checkpoint,
+                        CycleSchedule,
                         EarlyStopping,
                         ExponentialSchedule,
                         MetricsLog,
@@ -15,6 +16,7 @@ from .callbacks import (
 from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, RMSProp, make_optimizer
 from .trainer import History, Trainer, fit
 
-__all__ = ["Adam", "BatchMonitor", "Callback", "Checkpoint", "EarlyStopping", "ExponentialSchedule", "History",
+__all__ = ["Adam", "BatchMonitor", "Callback", "Checkpoint", "CycleSchedule", "EarlyStopping", "ExponentialSchedule",
+           "History",
            "MetricsLog", "Momentum", "Monitor", "Nesterov", "OPTIMIZERS", "Optimizer", "PlateauSchedule",
            "PrintProgress", "ProgressBar", "RMSProp", "SGD", "StepSchedule", "Trainer", "fit", "make_optimizer"]

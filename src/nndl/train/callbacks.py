@@ -11,6 +11,7 @@ Callbacks never reach into one another; they act on the trainer (``trainer.stop_
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -178,6 +179,47 @@ class PlateauSchedule(Callback):
 
     def load_state(self, state: dict) -> None:
         self.best, self.wait, self.eta0 = state["best"], state["wait"], state["eta0"]
+
+
+class CycleSchedule(Callback):
+    """Beyond the book: η changed after every mini-batch. It rises linearly from η/``div`` to η over
+    the first ``warmup`` share of all steps, then falls along a half cosine to η/``final_div``.
+    With warmup 0 this is the cosine schedule (Loshchilov & Hutter 2017); with warmup ~0.25 it is
+    the one-cycle schedule (Smith & Topin 2018), which reaches a given accuracy in fewer epochs."""
+
+    def __init__(self, warmup: float = 0.25, div: float = 10.0, final_div: float = 1000.0):
+        if not 0 <= warmup < 1:
+            raise ValueError(f"warmup must be in [0, 1), got {warmup}")
+        self.warmup, self.div, self.final_div = float(warmup), float(div), float(final_div)
+        self.eta_max: float | None = None
+        self.step, self.total = 0, 1
+
+    def on_train_begin(self, logs: dict) -> None:
+        self.eta_max = self.eta_max or self.trainer.optimizer.eta
+        self.total = max(1, self.trainer.epochs * self.trainer.steps_per_epoch)
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        self.step = epoch * self.trainer.steps_per_epoch       # also right after a resume
+        self._set()
+
+    def on_batch_end(self, batch: int, logs: dict) -> None:
+        self.step += 1
+        self._set()
+
+    def _set(self) -> None:
+        t, up = min(self.step, self.total) / self.total, self.warmup
+        low, high, end = self.eta_max / self.div, self.eta_max, self.eta_max / self.final_div
+        if t < up:
+            eta = low + (high - low) * t / up
+        else:
+            eta = end + 0.5 * (high - end) * (1 + math.cos(math.pi * (t - up) / (1 - up)))
+        self.trainer.optimizer.eta = eta
+
+    def state(self) -> dict:
+        return {"eta_max": self.eta_max}
+
+    def load_state(self, state: dict) -> None:
+        self.eta_max = state["eta_max"]
 
 
 class StepSchedule(Callback):

@@ -81,6 +81,7 @@ class Trainer:
         self.stop_reason: str | None = None
         self.train_config: dict = {}
         self.optimizer_state: tuple[dict, dict] | None = None   # from a checkpoint, loaded after bind
+        self.epochs, self.steps_per_epoch = 0, 1
 
     def stop(self, reason: str) -> None:
         self.stop_training, self.stop_reason = True, reason
@@ -115,6 +116,7 @@ class Trainer:
         epochs = non_negative_int("epochs", epochs)
         x_all = net.prepare_input(x)
         y_all = net.encode_targets(y)
+        self.epochs, self.steps_per_epoch = epochs, math.ceil(n / m)    # for schedules that plan ahead
         self.optimizer.bind(net.params, n, m)
         if self.optimizer_state is not None:        # resuming: the optimiser's state at the checkpoint
             config, arrays = self.optimizer_state
