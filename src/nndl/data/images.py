@@ -128,6 +128,8 @@ def digit_ink(grey: np.ndarray) -> np.ndarray:
         inked = ink > BOX_THRESHOLD
         if _longer_side(inked) >= REDUCING_GAP * BOX:
             return ink
+        if not inked.any():        # faint ink averaged away at this scale: look at full scale
+            break
         # the digit's own box, in full-scale pixels, a coarse pixel wider on each side
         rows = _grown(rows.start, np.flatnonzero(inked.any(axis=1)), k, g.shape[0])
         cols = _grown(cols.start, np.flatnonzero(inked.any(axis=0)), k, g.shape[1])
