@@ -14,7 +14,7 @@ from PIL import Image
 import nndl
 from nndl.data import images
 from nndl.web.app import MAX_BODY, create_app
-from tests.web.helpers import digit_model, encode, png_claiming, strip
+from tests.web.helpers import FlatNetwork, digit_model, encode, png_claiming, strip
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +94,30 @@ def test_predict_accepts_all_four_forms(net, client, digit_png):
     ]
     digits = {_assert_prediction(net, r, digit_png)["digit"] for r in answers}
     assert digits == {7}
+
+
+def test_predict_counts_the_marks(client, mnist):
+    """``marks``: 1 for one digit drawn large; 2 for two digits side by side (a hint for Number mode)."""
+    x, _ = mnist[2]
+    one = Image.fromarray(np.round(255 * (1 - x[0].reshape(28, 28))).astype(np.uint8))
+    two, _ = strip([x[1], x[2]], gap=6)
+    two = Image.fromarray(np.round(255 * (1 - two)).astype(np.uint8))
+    for img, marks in ((one.resize((280, 280), Image.Resampling.BICUBIC), 1),
+                       (two.resize((two.width * 7, two.height * 7), Image.Resampling.BICUBIC), 2)):
+        response = client.post("/api/predict", content=encode(np.asarray(img)), headers={"Content-Type": "image/png"})
+        assert response.status_code == 200, response.text
+        assert response.json()["marks"] == marks
+
+
+def test_an_unsure_reading_is_a_200_with_no_digit_and_a_message(digit_png):
+    client = TestClient(create_app(FlatNetwork(), model_name="flat"))
+    response = client.post("/api/predict", content=digit_png, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["digit"] is None and body["reason"] == "unsure" and body["message"] == "unsure: 4 or 9"
+    assert body["candidates"] == [4, 9] and body["not_a_digit"] is None
+    np.testing.assert_allclose(body["probabilities"], FlatNetwork.PROBABILITIES)
+    assert body["marks"] == 1 and body["preprocessed"]
 
 
 def test_predict_jpeg(net, client, mnist):
@@ -209,7 +233,7 @@ def test_blank_image_names_no_digit_error(client):
     for path in ("/api/predict", "/api/read"):
         body = _assert_error(client.post(path, content=blank, headers={"Content-Type": "image/png"}),
                              422, "NoDigitError")
-        assert "blank" in body["detail"]
+        assert body["reason"] == "blank"        # (the detail says what was seen, in words)
     dots = np.full((40, 800), 255, np.uint8)
     for dy in range(2):
         for dx in range(2):

@@ -1,6 +1,10 @@
 // nndl web app: a drawing canvas whose strokes are sent to the network as a PNG.
 // Digit mode asks /api/predict (with the hidden layers' activations); number mode asks /api/read.
 // Strokes are kept as lists of points so that "undo" can redraw all but the last one.
+// Every answer (a digit, "unsure: 4 or 9", "No digit yet", an error, a cleared canvas) first resets
+// the whole result area (resetResult), so that nothing of an earlier answer stays beside it; an
+// answer is shown only if it is the latest request's and the drawing was not cleared, undone or
+// switched to the other mode meanwhile.
 "use strict";
 
 (function () {
@@ -18,12 +22,15 @@
     strokes: [],          // [[{x, y}, ...], ...]
     current: null,        // the stroke being drawn
     version: 0,           // bumps at every change of the drawing
+    epoch: 0,             // bumps when strokes are taken away (undo, clear, mode): older answers are stale
+    requests: 0,          // requests sent so far: only the latest one's answer is shown
     answered: -1,         // the drawing version of the last answer shown
     inFlight: false,
     pending: false,
     lastSent: 0,
-    result: null,         // the last JSON answer
-    error: null,
+    result: null,         // the last JSON answer shown (null when none is)
+    error: null,          // the last error shown (JSON body), null when none is
+    shown: { digit: null, message: "" },   // what the result area says now
   };
   window.nndlState = state;
 
@@ -101,12 +108,14 @@
 
   function undo() {
     state.strokes.pop();
+    state.epoch += 1;
     redraw();
     changed(false);
   }
 
   function clearAll() {
     state.strokes = [];
+    state.epoch += 1;
     redraw();
     changed(false);
   }
@@ -119,8 +128,10 @@
   });
 
   // ----- modes ---------------------------------------------------------------------------------
-  function setMode(mode) {
+  function setMode(mode, keepDrawing = false) {
+    const [oldWidth] = SIZE[state.mode], kept = keepDrawing ? state.strokes : [];
     state.mode = mode;
+    state.epoch += 1;
     const [w, h] = SIZE[mode];
     pad.width = overlay.width = w;
     pad.height = overlay.height = h;
@@ -136,12 +147,14 @@
     $("hint").textContent = mode === "digit"
       ? "Draw a digit with the mouse, a pen or a finger."
       : "Write a number, digits side by side (e.g. 504192).";
-    state.strokes = [];
+    const dx = (w - oldWidth) / 2;        // a kept drawing moves to the middle of the new canvas
+    state.strokes = kept.map((stroke) => stroke.map((p) => ({ x: p.x + dx, y: p.y })));
     redraw();
     changed(false);
   }
   $("mode-digit").addEventListener("click", () => setMode("digit"));
   $("mode-number").addEventListener("click", () => setMode("number"));
+  $("try-number").addEventListener("click", () => setMode("number", true));
 
   // ----- talking to the network -------------------------------------------------------------------
   function changed(live) {
@@ -161,62 +174,109 @@
     if (state.inFlight) { state.pending = true; return; }
     if (!state.strokes.length) return;
     state.inFlight = true;
+    state.pending = false;
     state.lastSent = performance.now();
-    const version = state.version, mode = state.mode;
+    state.requests += 1;
+    const request = state.requests, version = state.version, epoch = state.epoch, mode = state.mode;
     const url = mode === "digit" ? "/api/predict?activations=true" : "/api/read";
     pad.toBlob(async (blob) => {
+      let ok = false, body;
       try {
         const res = await fetch(url, { method: "POST", headers: { "Content-Type": "image/png" }, body: blob });
-        const body = await res.json();
-        if (mode === state.mode && version <= state.version) {
-          if (res.ok) show(mode, body); else showError(body);
+        ok = res.ok;
+        body = await res.json().catch(() => ({ error: "BadResponse", detail: `HTTP ${res.status}, not JSON` }));
+      } catch (err) {
+        body = { error: "NetworkError", detail: String(err) };
+      }
+      if (!body || typeof body !== "object") { ok = false; body = { error: "BadResponse", detail: "an empty answer" }; }
+      try {
+        // Stale: a later request was sent, or strokes were taken away, or the mode changed.
+        if (request === state.requests && epoch === state.epoch && mode === state.mode) {
+          if (ok) show(mode, body); else showError(mode, body);
           state.answered = Math.max(state.answered, version);
         }
-      } catch (err) {
-        showError({ error: "NetworkError", detail: String(err) });
       } finally {
         state.inFlight = false;
-        if (state.pending || state.answered < state.version) {
-          state.pending = false;
-          if (state.strokes.length && state.answered < state.version) ask();
-        }
+        const again = state.pending || state.answered < state.version;
+        state.pending = false;
+        if (again && state.strokes.length) ask();
       }
     }, "image/png");
   }
 
-  function show(mode, body) {
-    state.result = body;
+  // One place that empties the result area: every answer starts from here.
+  function resetResult() {
+    state.result = null;
     state.error = null;
+    state.shown = { digit: null, message: "" };
+    $("digit-result").removeAttribute("data-reason");
+    $("digit").textContent = "–";
+    $("digit").classList.remove("hidden");
+    setMessage($("message"), "", null);
+    $("marks-hint").classList.add("hidden");
+    $("preprocessed").removeAttribute("src");
+    $("activations").innerHTML = "";
+    renderBars(new Array(10).fill(0), -1);
+    $("number").textContent = "–";
+    $("number").classList.remove("hidden");
+    setMessage($("number-message"), "", null);
+    $("digits").innerHTML = "";
+    clearOverlay();
+    $("error").textContent = "";
     $("error").classList.add("hidden");
+  }
+
+  function setMessage(el, text, reason) {
+    el.textContent = text;
+    el.className = "message" + (reason ? " " + reason : "") + (text ? "" : " hidden");
+  }
+
+  // A message in place of the answer ("unsure: 4 or 9", "No digit yet ..."): the big digit goes.
+  function sayInstead(mode, text, reason) {
+    const digitMode = mode === "digit";
+    $(digitMode ? "digit" : "number").classList.add("hidden");
+    setMessage($(digitMode ? "message" : "number-message"), text, reason);
+    if (digitMode) $("digit-result").dataset.reason = reason;
+    state.shown = { digit: null, message: text };
+  }
+
+  function show(mode, body) {
+    resetResult();
+    state.result = body;
     if (mode === "digit") showDigit(body); else showNumber(body);
   }
 
-  function showError(body) {
+  function showError(mode, body) {
+    resetResult();
     state.error = body;
-    const blank = body && body.error === "NoDigitError";
-    $("error").textContent = blank ? "No digit yet: draw a little more." : `${body.error}: ${body.detail}`;
+    if (body && (body.reason === "blank" || body.error === "NoDigitError")) {
+      sayInstead(mode, "No digit yet: draw a little more.", "blank");
+      return;
+    }
+    $("error").textContent = `${body.error}: ${body.detail}`;
     $("error").classList.remove("hidden");
   }
 
   function showEmpty() {
-    state.result = null;
-    $("digit").textContent = "–";
-    $("number").textContent = "–";
-    $("digits").innerHTML = "";
-    $("preprocessed").removeAttribute("src");
-    $("activations").innerHTML = "";
-    $("error").classList.add("hidden");
-    renderBars(new Array(10).fill(0), -1);
+    resetResult();
   }
 
   function showDigit(body) {
-    $("digit").textContent = String(body.digit);
+    const read = body.digit !== null && body.digit !== undefined;
+    if (read) {
+      $("digit").textContent = String(body.digit);
+      state.shown = { digit: body.digit, message: String(body.digit) };
+    } else {
+      sayInstead("digit", body.message || "no reading", body.reason || "unsure");
+    }
+    if ((body.marks || 0) >= 2) $("marks-hint").classList.remove("hidden");
     $("preprocessed").src = "data:image/png;base64," + body.preprocessed;
-    renderBars(body.probabilities, body.digit);
+    renderBars(body.probabilities, read ? body.digit : -1, read ? [] : (body.candidates || []));
     renderActivations(body.activations || []);
   }
 
-  function renderBars(probabilities, top) {
+  // One bar per digit; ``top``: the digit read (-1: none), ``candidates``: those named when unsure.
+  function renderBars(probabilities, top, candidates = []) {
     const list = $("bars");
     if (list.children.length !== probabilities.length) {
       list.innerHTML = "";
@@ -230,6 +290,7 @@
     probabilities.forEach((p, d) => {
       const li = list.children[d];
       li.classList.toggle("top", d === top);
+      li.classList.toggle("candidate", candidates.includes(d));
       li.querySelector(".fill").style.width = (100 * p).toFixed(1) + "%";
       li.querySelector(".value").textContent = (100 * p).toFixed(1) + "%";
     });
@@ -237,9 +298,8 @@
 
   function showNumber(body) {
     $("number").textContent = body.number || "–";
+    state.shown = { digit: null, message: body.number || "" };
     const list = $("digits");
-    list.innerHTML = "";
-    clearOverlay();
     octx.lineWidth = 2;
     octx.font = "16px system-ui, sans-serif";
     body.digits.forEach((d) => {
@@ -316,5 +376,5 @@
   }).catch(() => { $("model-name").textContent = "model: unreachable"; });
 
   resetCanvas();
-  renderBars(new Array(10).fill(0), -1);
+  resetResult();
 })();
