@@ -3,8 +3,9 @@
 - ``GET /``: the page (``static/index.html``, ``app.js``, ``style.css``): a drawing canvas, live
   prediction with a bar per digit, the 28x28 image the network saw, a "number" mode, and the
   hidden layers' activations.
-- ``POST /api/predict``: one digit → ``{"digit", "probabilities", "preprocessed"}`` (+ ``"activations"``
-  with ``?activations=true``).
+- ``POST /api/predict``: one digit → ``{"digit" (null when the reader will not say), "reason"
+  (null, "not-a-digit" or "unsure"), "message", "probabilities", "not_a_digit", "candidates",
+  "marks", "preprocessed"}`` (+ ``"activations"`` with ``?activations=true``); see ``nndl.reading``.
 - ``POST /api/read``: a number → ``{"number", "digits": [{"digit", "confidence", "box"}]}`` (``nndl.segment``).
 - ``GET /api/health``: ``{"status": "ok", "model": {...}}``. FastAPI serves the schema at ``/openapi.json``.
 
@@ -12,7 +13,7 @@ The image forms and the answers are ``nndl.web.payloads``'s. Bad input is answer
 error ``{"error": <exception name>, "detail": <message>}``, never a 500: a body over 1 MiB → 413,
 an image over 2,000 pixels on a side → 413 (checked from the header, before decoding), a wrong
 content type → 415, bad base64 or bytes that are not a PNG/JPEG → 400, a blank image → 422
-(``NoDigitError``).
+(``NoDigitError``, with ``"reason": "blank"``).
 
 A digit's prediction (about 2 ms of CPU) runs inline on the event loop: a hop to the thread pool
 costs more than it could give back, as the GIL lets only one thread compute at a time. Reading a
@@ -112,8 +113,13 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
         values: list[float] = Field(description="the activations, flattened")
 
     class PredictResponse(BaseModel):
-        digit: int
-        probabilities: list[float] = Field(description="one per class, summing to 1")
+        digit: int | None = Field(description="the digit read, or null when the reader will not say")
+        reason: str | None = Field(None, description="why no digit: not-a-digit or unsure (null when read)")
+        message: str = Field("", description="what the page shows: the digit, or e.g. 'unsure: 4 or 9'")
+        probabilities: list[float] = Field(description="one per digit, summing to 1")
+        not_a_digit: float | None = Field(None, description="the rejection output, for 11-output models")
+        candidates: list[int] = Field(default_factory=list, description="the two likeliest digits")
+        marks: int = Field(1, description="separate marks in the drawing (2+: try Number mode)")
         preprocessed: str = Field(description="base64 PNG of the 28x28 image the network saw")
         activations: list[LayerActivation] | None = None
 
