@@ -81,6 +81,19 @@ def test_augment_is_deterministic_and_keeps_shape(digits):
     np.testing.assert_allclose(u.reshape(100, 784) / 255, a, atol=1 / 255 + 1e-6)
 
 
+def test_augment_takes_a_conv_nets_input_and_a_conv_net_trains_with_it(digits):
+    x = digits[0][:100]
+    a = augment(x.reshape(-1, 1, 28, 28), np.random.default_rng(5))     # as the trainer hands it over
+    assert a.shape == (100, 1, 28, 28)
+    np.testing.assert_array_equal(a.reshape(100, 784), augment(x, np.random.default_rng(5)))
+    import nndl
+
+    net = nndl.Network([nndl.ConvPool(4, 5, 2, "relu", input_shape=(1, 28, 28)), nndl.Dense(576, 10, "softmax")],
+                       cost="log-likelihood", seed=0)
+    history = net.fit((x, digits[1][:100]), epochs=1, mini_batch_size=10, eta=0.05, augment=augment)
+    assert len(history) == 1
+
+
 def test_augment_without_distortion_is_identity(digits):
     x = digits[0][:20]
     out = augment(x, np.random.default_rng(0), max_shift=0, max_rotation=0, max_skew=0)

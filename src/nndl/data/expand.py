@@ -44,13 +44,15 @@ _BLOCK = 2048  # images per map_coordinates call: bounds the (3, block, h, w) co
 def _as_images(x: np.ndarray) -> tuple[np.ndarray, int]:
     """``x`` of shape (n, side*side) or (n, side, side) as (n, side, side), and the side."""
     x = np.asarray(x)
+    if x.ndim == 4 and x.shape[1] == 1:         # (n, 1, h, w): a conv net's input, one channel
+        x = x[:, 0]
     if x.ndim == 3 and x.shape[1] == x.shape[2]:
         return x, x.shape[1]
     if x.ndim == 2:
         side = int(round(np.sqrt(x.shape[1])))
         if side * side == x.shape[1]:
             return x.reshape(len(x), side, side), side
-    raise ValueError(f"expected square images of shape (n, 784) or (n, 28, 28), got {x.shape}")
+    raise ValueError(f"expected square images of shape (n, 784), (n, 28, 28) or (n, 1, 28, 28), got {x.shape}")
 
 
 def shift4(x: np.ndarray, y: np.ndarray) -> Pair:
@@ -84,8 +86,8 @@ def augment(x: np.ndarray, rng: np.random.Generator, *, max_shift: float = 2.0, 
     centre; with ``elastic_alpha`` set, also Simard's elastic distortion (a random displacement
     field, smoothed by a Gaussian of ``elastic_sigma`` pixels, default 4, scaled by alpha; 34 is
     Simard's choice for MNIST). All parameters are drawn from ``rng``, so the same Generator state
-    gives the same output. ``x`` is (n, 784) or (n, 28, 28) with ink as high values; the result has
-    the same shape and dtype.
+    gives the same output. ``x`` is (n, 784), (n, 28, 28) or a conv net's (n, 1, 28, 28), with ink as
+    high values; the result has the same shape and dtype.
 
     All images are resampled together: one ``scipy.ndimage.map_coordinates`` call per block of
     images with a (3, block, h, w) coordinate array, never a Python loop over images.
