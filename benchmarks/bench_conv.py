@@ -38,6 +38,7 @@ import numpy as np
 
 import nndl
 from nndl.backend import blas_threads, threads_for_work
+from nndl.errors import install_hint
 from nndl.nn import kernels
 from nndl.nn.conv import Conv2D, ConvPool, MaxPool
 from nndl.train.trainer import Trainer
@@ -246,9 +247,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     x, y = data(args.images)
     torch_version = torch_available()
+    no_torch = f"torch not installed: {install_hint('bench')}"
     peak = matmul_peak(args.threads)
     print(f"# nndl {nndl.__version__}, kernels {' and '.join(kernels.use(k) for k in args.kernels)}, "
-          f"numpy {np.__version__}, {'torch ' + torch_version if torch_version else 'torch not installed'}, "
+          f"numpy {np.__version__}, {'torch ' + torch_version if torch_version else no_torch}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"threads: {args.threads or 'each library its default'}, load average {os.getloadavg()[0]:.2f}")
     print(f"# float32 matmul peak {peak:.0f} GFLOP/s; MFLOP per training image: "

@@ -12,12 +12,16 @@ the GPU at the end of each timed epoch. Also printed: the float32 matrix-product
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
 import nndl
-from bench_conv import EPOCH, NndlRun, TorchRun, data, flops_per_image, torch_available
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_conv.py beside it, however this is run
+from bench_conv import EPOCH, NndlRun, TorchRun, data, flops_per_image, torch_available  # noqa: E402
 
 
 def cupy_or_exit():

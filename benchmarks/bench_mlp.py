@@ -15,14 +15,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
 import numpy as np
 
 import nndl
-from bench_conv import best_alternating
+from nndl.errors import install_hint
 from nndl.nn import kernels
 from nndl.train.trainer import Trainer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))   # bench_conv.py beside it, however this is run
+from bench_conv import best_alternating  # noqa: E402
 
 N = 50_000
 
@@ -97,7 +101,7 @@ def main(argv=None) -> None:
         torch_info = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
     except ImportError:
         torch = None
-        torch_info = "torch not installed"
+        torch_info = f"torch not installed: {install_hint('bench')}"
     print(f"# nndl {nndl.__version__}, kernels {' and '.join(kernels.use(k) for k in args.kernels)}, "
           f"numpy {np.__version__}, {torch_info}, {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, load average {os.getloadavg()[0]:.2f}; "

@@ -89,7 +89,7 @@ def test_run_baseline_svm_with_train_size(mnist):
 
 def test_svm_without_scikit_learn_says_which_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.svm", None)  # import of sklearn.svm now fails
-    with pytest.raises(ImportError, match=r"pip install 'nndl\[svm\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[svm\]'"):
         SVMBaseline()
 
 

@@ -194,4 +194,5 @@ def test_cli_seq_mnist_small(tmp_path, capsys):
     assert result["epochs"] == 2 and result["train_size"] == 1000
     assert result["test_accuracy"] > 0.35, result            # 52.6% measured; chance is 10%
     net = nndl.load(str(path))
-    assert net.layers[0].kind == "rnn" and net.metadata["test_accuracy"] == result["test_accuracy"]
+    assert net.layers[0].kind == "rnn" and net.metadata["settings"]["layers"][0]["n_hidden"] == 32
+    assert result["final_test_accuracy"] == net.accuracy(nndl.data.load_mnist()[2])   # the saved net: the last epoch

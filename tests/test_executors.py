@@ -115,7 +115,7 @@ def test_local_executor_sizes_itself_and_refuses_bad_arguments():
 
 def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ImportError, match=r"nndl\[dist\]"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[dist\]'"):
         DaskExecutor("tcp://127.0.0.1:1")
 
 

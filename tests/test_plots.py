@@ -225,7 +225,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
 def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
-    with pytest.raises(ImportError, match=r"pip install 'nndl\[plot\]'"):
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[plot\]'"):
         plots.plot_confusion(np.eye(3), tmp_path / "x.png")
 
 

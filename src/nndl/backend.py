@@ -34,8 +34,10 @@ def cupy_module():
     try:
         import cupy  # type: ignore
     except ImportError as exc:  # pragma: no cover - depends on the machine
+        from .errors import install_hint
+
         raise ImportError(
-            "the GPU backend needs CuPy: pip install 'nndl[gpu]' (and a CUDA GPU)"
+            f"the GPU backend needs CuPy and a CUDA GPU: {install_hint('gpu')}"
         ) from exc
     return cupy
 

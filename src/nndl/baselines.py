@@ -14,7 +14,7 @@ The book measures its networks against two simple classifiers:
   the book's kernel on our pixels: it gets the book's 9,435 exactly (plain ``"auto"``: 9,434).
   Today's default, ``gamma="scale"`` (1/(n_features · var(x))), scores higher (97.85%).
 
-Limits: ``SVMBaseline`` needs scikit-learn (``pip install 'nndl[svm]'``); libsvm trains on one
+Limits: ``SVMBaseline`` needs scikit-learn (``pip install -e '.[svm]'`` in the checkout); libsvm trains on one
 core and its time grows faster than linearly with the number of training images (minutes for
 10,000, tens of minutes for 50,000), hence ``train_size``. Labels are digits 0-9.
 """
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import NNDLError, ShapeError
+from .errors import NNDLError, ShapeError, install_hint
 
 
 class BaselineError(NNDLError, ValueError):
@@ -103,7 +103,7 @@ def _svc_class():
         from sklearn.svm import SVC
     except ImportError as exc:
         raise ImportError(
-            "the SVM baseline needs scikit-learn: pip install 'nndl[svm]'"
+            f"the SVM baseline needs scikit-learn: {install_hint('svm')}"
         ) from exc
     return SVC
 

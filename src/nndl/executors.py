@@ -30,11 +30,11 @@ import socket
 import time
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from .errors import NNDLError
+from .errors import NNDLError, install_hint
 from .files import append_jsonl, read_jsonl
 from .settings import settings_from, trial_id
 
-DIST_HINT = "pip install 'nndl[dist]'"
+DIST_HINT = install_hint("dist")
 
 
 class ExecutorError(NNDLError, RuntimeError):

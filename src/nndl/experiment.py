@@ -46,6 +46,11 @@ def docs_quick() -> bool:
     return True
 
 
+def quick_train_size(train_size: int | None) -> int | None:
+    """The training-set size a run uses: ``train_size``, or at most QUICK_IMAGES under NNDL_DOCS_QUICK."""
+    return min(int(train_size or QUICK_IMAGES), QUICK_IMAGES) if docs_quick() else train_size
+
+
 def run_epochs(settings: dict) -> int:
     """The epochs (full-batch: iterations) a run trains: the settings', or fewer under NNDL_DOCS_QUICK."""
     epochs = int(settings["epochs"])
@@ -63,9 +68,7 @@ def load_data(settings: dict, data_dir: str | None = None):
     if digits is not None:
         training, validation, test = (data.subset(d, digits=digits) for d in (training, validation, test))
     quick = docs_quick()
-    train_size = settings["train_size"]
-    if quick:
-        train_size = min(int(train_size or QUICK_IMAGES), QUICK_IMAGES)
+    train_size = quick_train_size(settings["train_size"])
     if train_size:
         training = data.subset(training, size=int(train_size))
     if settings["expand"] == "shift4":
@@ -246,4 +249,4 @@ def checkpoint_of_this_run(folder: str, settings: dict, seed: int) -> str | None
 
 
 __all__ = ["build_network", "checkpoint_of_this_run", "checkpointed_run", "docs_quick", "fit_arguments", "load_data",
-           "make_callbacks", "run", "run_epochs", "summarize"]
+           "make_callbacks", "quick_train_size", "run", "run_epochs", "summarize"]

@@ -2,7 +2,7 @@
 
 Fits the baseline on the MNIST training images (all 50,000, or the first ``--train-size``) and
 prints its accuracy on the 10,000 test images beside the book's. The SVM needs scikit-learn
-(``pip install 'nndl[svm]'``) and takes about 10 minutes on all 50,000 images (one core for
+(``pip install -e '.[svm]'`` in the checkout) and takes about 10 minutes on all 50,000 images (one core for
 training; ``--train-size 10000`` takes under a minute).
 """
 from __future__ import annotations
@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
         if args.name != "base-svm":
             raise ValueError("--gamma applies only to base-svm")
         kwargs["gamma"] = _gamma(args.gamma)
-    result = run_baseline(args.name, train_size=args.train_size, data_dir=args.data_dir, **kwargs)
+    from ..experiment import quick_train_size
+
+    result = run_baseline(args.name, train_size=quick_train_size(args.train_size), data_dir=args.data_dir, **kwargs)
     if args.json:
         print(json.dumps(result))
     else:

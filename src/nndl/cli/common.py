@@ -21,9 +21,12 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def pick_split(data_dir: str | None, which: str, dataset: str = "mnist"):
-    """The (x, y) pair of the named split: training, validation or test."""
+    """The (x, y) pair of the named split: training, validation or test (its first 1,000 images
+    under NNDL_DOCS_QUICK, as ``nndl.experiment`` cuts every split)."""
     from .. import data
+    from ..experiment import QUICK_IMAGES, docs_quick
 
     loader = data.load_fashion_mnist if dataset == "fashion-mnist" else data.load_mnist
     training, validation, test = loader(data_dir)
-    return {"training": training, "validation": validation, "test": test}[which]
+    x, y = {"training": training, "validation": validation, "test": test}[which]
+    return (x[:QUICK_IMAGES], y[:QUICK_IMAGES]) if docs_quick() else (x, y)

@@ -8,7 +8,7 @@
 ``metrics`` draws cost and accuracy per epoch (chapter 3's overfitting and η figures);
 ``confusion`` and ``errors`` show what a saved network gets wrong on MNIST (chapter 6's gallery of
 errors; ``--dataset fashion-mnist`` for Fashion-MNIST models); ``filters`` draws a layer's learned
-weights (chapter 6's feature maps). Needs matplotlib (``pip install 'nndl[plot]'``).
+weights (chapter 6's feature maps). Needs matplotlib (``pip install -e '.[plot]'`` in the checkout).
 """
 from __future__ import annotations
 

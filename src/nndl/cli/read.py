@@ -3,7 +3,7 @@
 The image is split at gaps in the ink, touching digits are cut where the classifier is most
 confident about the pieces (``nndl.segment``, the book's chapter-1 suggestion), and the number is
 printed with each digit's confidence and box (x0, y0, x1, y1 in pixels, ends exclusive).
-``--json`` prints one JSON object per image. Needs Pillow: ``pip install 'nndl[images]'``.
+``--json`` prints one JSON object per image. Needs Pillow: ``pip install -e '.[images]'`` in the checkout.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Opens a page with a drawing canvas that shows the network's reading live, and a JSON API
 (``/api/predict``, ``/api/read``, ``/api/health``; schema at ``/openapi.json``, docs at ``/docs``).
 ``--workers N`` serves from N processes on one port (one per core to use: a process computes on
-one core at a time). See ``nndl.web.workers``. Needs ``pip install 'nndl[web]'``. Also runnable as
+one core at a time). See ``nndl.web.workers``. Needs ``pip install -e '.[web]'`` in the checkout. Also runnable as
 ``python -m nndl.cli.serve`` with the same arguments.
 """
 from __future__ import annotations

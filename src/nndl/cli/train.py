@@ -95,7 +95,14 @@ def resumed_settings(args: argparse.Namespace) -> tuple[dict, int]:
 
 
 def describe(settings: dict) -> str:
+    """The header's summary of a run. Full-batch CG and L-BFGS use neither eta nor m, and count
+    iterations, not epochs."""
+    from ..settings import FULL_BATCH
+
     net = "conv net" if settings["layers"] else f"[{','.join(map(str, settings['sizes']))}] {settings['activation']}"
     extra = f", lambda={settings['lmbda']}" if settings["lmbda"] else ""
+    if settings["optimizer"] in FULL_BATCH:
+        return (f"{net}, {settings['cost']} cost, {settings['optimizer']} on the full training set{extra}, "
+                f"at most {settings['epochs']} iterations")
     return (f"{net}, {settings['cost']} cost, {settings['optimizer']} eta={settings['eta']}{extra}, "
             f"m={settings['mini_batch_size']}, {settings['epochs']} epochs")

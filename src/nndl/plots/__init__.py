@@ -11,7 +11,7 @@
   as 28x28 images.
 - ``plot_sweep``: validation accuracy against one swept hyper-parameter (chapter 3's heuristics).
 
-matplotlib is optional (``pip install 'nndl[plot]'``) and imported only when a function runs. We
+matplotlib is optional (``pip install -e '.[plot]'`` in the checkout) and imported only when a function runs. We
 draw on a bare ``Figure`` with the Agg canvas, never through ``pyplot``: no GUI backend, no global
 figure state, and the caller's own matplotlib backend is left alone. Each function writes its PNG
 atomically (a temp file in the same folder, then ``os.replace``) and returns the path.

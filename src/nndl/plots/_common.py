@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import install_hint
+
 PathLike = str | os.PathLike
 DPI = 100
 
@@ -21,7 +23,7 @@ def _figure(width: float, height: float):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
-        raise ImportError(f"plotting needs matplotlib: pip install 'nndl[plot]' ({exc})") from None
+        raise ImportError(f"plotting needs matplotlib: {install_hint('plot')} ({exc})") from None
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig

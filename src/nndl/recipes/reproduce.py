@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 from typing import Any
 
@@ -35,6 +36,21 @@ def _seed_paths(out: str, recipe_id: str, seed: int) -> dict[str, str]:
             "checkpoint": os.path.join(base, f"seed{seed}"), "model": os.path.join(base, f"seed{seed}.npz")}
 
 
+def describe(recipe: dict, overrides: dict) -> str:
+    """The recipe's description as this run trains it: ``--epochs`` replaces the epochs the
+    description names (``60 epochs`` → ``1 epoch (--epochs 1; the recipe: 60)``), other overrides
+    are listed after it."""
+    text = recipe["description"]
+    if "epochs" in overrides:
+        n = int(overrides["epochs"])
+        new = f"{n} epoch{'s' if n != 1 else ''} (--epochs {n}; the recipe: {_recipe_epochs(recipe)})"
+        text, found = re.subn(r"\b\d+ epochs\b", new, text)
+        if not found:
+            text += f", {new}"
+    others = [f"--{k.replace('_', '-')} {v}" for k, v in overrides.items() if k != "epochs"]
+    return text + (f" (with {' '.join(others)})" if others else "")
+
+
 # ----- the runners ------------------------------------------------------------------------------
 def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: str | None, verbose: bool) -> dict:
     """One seed of one network recipe, resumable; returns its result (with ``measured``). A finished
@@ -42,7 +58,7 @@ def run_seed(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir: st
     paths = _seed_paths(out, recipe["id"], seed)
     settings = settings_from({**recipe["settings"], **overrides})
     if verbose:
-        print(f"== {recipe['id']}, seed {seed}: {recipe['description']}", flush=True)
+        print(f"== {recipe['id']}, seed {seed}: {describe(recipe, overrides)}", flush=True)
     if os.path.exists(paths["result"]):
         saved = _saved_settings(paths["model"])
         if saved is not None and not same_experiment(saved, settings):
@@ -72,7 +88,8 @@ def run_ensemble(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir
     settings = settings_from({**load_recipe(recipe["members"])["settings"], **overrides})
     folder = os.path.join(out, recipe["id"], f"seed{seed}")
     if verbose:
-        print(f"== {recipe['id']}, seed {seed}: {n_members} × {recipe['members']} → {folder}", flush=True)
+        print(f"== {recipe['id']}, seed {seed}: {n_members} × {recipe['members']} → {folder}"
+              f"{'' if not overrides else ': ' + describe(load_recipe(recipe['members']), overrides)}", flush=True)
     first_seed = seed * n_members
     reuse = {k: run for k in range(n_members)
              if (run := finished_run(out, recipe["members"], first_seed + k, settings)) is not None}
@@ -92,8 +109,9 @@ def run_baseline(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir
                  verbose: bool) -> dict:
     """A baseline row (its training is deterministic: one run whatever the seeds)."""
     from ..baselines import run_baseline as baseline
+    from ..experiment import quick_train_size
 
-    result = baseline(recipe["id"], train_size=overrides.get("train_size"), data_dir=data_dir)
+    result = baseline(recipe["id"], train_size=quick_train_size(overrides.get("train_size")), data_dir=data_dir)
     return {"measured": result["accuracy"], "seconds": result["seconds"], "epochs_run": 0}
 
 

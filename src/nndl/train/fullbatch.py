@@ -3,7 +3,9 @@ conjugate gradient and L-BFGS, from ``scipy.optimize``, over the flattened param
 
 They need the exact cost and gradient over the whole training set at each step, so they suit
 small networks and small training sets; each "iteration" is one scipy iteration, which may
-evaluate the cost several times (line searches). The cost is the mean cost plus the chapter-3 L2
+evaluate the cost several times (line searches). A record is taken every ``every`` iterations and
+after the last one; its ``epoch`` is the iteration number, and ``history.result["iterations"]`` the
+iterations scipy ran (fewer than asked for when it converged). The cost is the mean cost plus the chapter-3 L2
 term λ/2n Σw², computed in float64 for the line searches' sake.
 """
 from __future__ import annotations
@@ -73,10 +75,11 @@ def fit_full_batch(network, training_data, *, method: str = "lbfgs", iterations:
     start = time.perf_counter()
     state = {"iteration": 0}
 
-    def record(theta: np.ndarray) -> None:
-        state["iteration"] += 1
+    def record(theta: np.ndarray, last: bool = False) -> None:
+        if not last:
+            state["iteration"] += 1
         it = state["iteration"]
-        if it % every and it != iterations:
+        if not last and it % every and it != iterations:
             return
         objective.set(theta)
         rec = {"epoch": it, "iteration": it, "eta": None, "training_cost": objective(theta)[0],
@@ -91,6 +94,8 @@ def fit_full_batch(network, training_data, *, method: str = "lbfgs", iterations:
                       options={"maxiter": iterations})
     objective.set(result.x)
     _check_finite(network, method, result, lmbda)
+    if state["iteration"] and (not history.records or history.records[-1]["iteration"] != state["iteration"]):
+        record(result.x, last=True)          # converged between two records: record where it ended
     history.result = {"success": bool(result.success), "message": str(result.message), "iterations": int(result.nit),
                       "cost": float(result.fun)}
     return history
