@@ -6,7 +6,7 @@ reader decides (``nndl.reading``): the digit, or no digit with a reason ("not-a-
 "blank"); the three most probable digits are printed beside it. ``--save-preprocessed DIR`` writes the
 28x28 images the network saw; ``--json`` prints one JSON object per image. An image that cannot
 be read (blank, not an image) is reported and the others are still read; the exit status is then 1.
-Needs Pillow: ``pip install 'nndl[images]'``.
+Needs Pillow: the ``images`` extra (``pip install -e '.[images]'`` in the checkout).
 """
 from __future__ import annotations
 

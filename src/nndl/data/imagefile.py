@@ -11,7 +11,7 @@ laid on paper of the colour that contrasts with the ink. Speed: an 8-bit image w
 transparency stays uint8 (``read_grey``), and PNGs are encoded without Pillow.
 
 Limits: 16-bit images are scaled by their own maximum. Reading needs Pillow:
-``pip install 'nndl[images]'``.
+the ``images`` extra (``pip install -e '.[images]'`` in the checkout).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from typing import IO, Any, Iterable, Union
 
 import numpy as np
 
-from ..errors import NNDLError
+from ..errors import NNDLError, install_hint
 
 SIDE = 28           # MNIST's images are SIDE x SIDE: a flat array of SIDE * SIDE values is one of them
 MAX_SIDE = 2000     # default refusal limit on either side of an input image, in pixels
@@ -48,7 +48,7 @@ def pil_image():
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("reading images needs Pillow: pip install 'nndl[images]'") from exc
+        raise ImportError(f"reading images needs Pillow: {install_hint('images')}") from exc
     return Image
 
 

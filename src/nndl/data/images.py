@@ -26,7 +26,7 @@ canvas) is read on a box-averaged copy (``digit_ink``), whose ink is where the f
 
 Limits: one digit per image (``nndl.segment`` reads several); a shadow or dark region no wider
 than the pen's strokes is taken for ink; a ruled line as thick as the digit's strokes is kept.
-Needs Pillow: ``pip install 'nndl[images]'``.
+Needs Pillow: the ``images`` extra (``pip install -e '.[images]'`` in the checkout).
 """
 from __future__ import annotations
 

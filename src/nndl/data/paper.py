@@ -25,7 +25,7 @@ is made from:
    digit's longer side; a 20-pixel digit has 2-3 pixel strokes), each stroke's edge moved by a
    share of its own half-width so that thin parts of a thick digit are not lost.
 
-Why scipy.ndimage: it is already a core dependency of nndl (``pip install nndl`` brings SciPy)
+Why scipy.ndimage: it is already a core dependency of nndl (installing nndl brings SciPy)
 and has all the morphology this needs (grey closing, minimum/maximum filters, labelling,
 distance transforms). scikit-image has more (adaptive thresholds, skeletons) but would be a new
 dependency for a few lines' gain. Nothing here imports the networks.

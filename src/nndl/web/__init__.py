@@ -2,7 +2,8 @@
 
 ``create_app(model)`` (``app``) builds the FastAPI application; ``run_server(model, host=, port=)``
 (``workers``) serves it with uvicorn; ``payloads`` turns requests' images into the answers.
-FastAPI and uvicorn are imported only when an app is made: ``pip install 'nndl[web]'``.
+FastAPI and uvicorn are imported only when an app is made: the ``web`` extra
+(``pip install -e '.[web]'`` in the checkout).
 """
 from .app import create_app
 from .workers import run_server

@@ -18,12 +18,13 @@ content type → 415, bad base64 or bytes that are not a PNG/JPEG → 400, a bla
 A digit's prediction (about 2 ms of CPU) runs inline on the event loop: a hop to the thread pool
 costs more than it could give back, as the GIL lets only one thread compute at a time. Reading a
 number (tens of milliseconds) goes to the thread pool, so that the loop stays free meanwhile.
-FastAPI is imported only when an app is made: ``pip install 'nndl[web]'``.
+FastAPI is imported only when an app is made (the ``web`` extra: ``nndl.errors.install_hint``).
 """
 
 from pathlib import Path
 
 from ..data.images import MAX_SIDE
+from ..errors import install_hint
 from .payloads import APIError, image_from_request, model_summary, predict_payload, read_payload
 from .security import SecurityMiddleware, send_json_error
 
@@ -36,7 +37,7 @@ def _web_modules():
         import fastapi
         import starlette  # noqa: F401 - part of FastAPI
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the web app needs FastAPI and uvicorn: pip install 'nndl[web]'") from exc
+        raise ImportError(f"the web app needs FastAPI and uvicorn: {install_hint('web')}") from exc
     return fastapi
 
 

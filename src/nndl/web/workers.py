@@ -3,9 +3,10 @@
 Each server process keeps BLAS single-threaded, since for one 784-long input the threads cost
 more than they save; uvicorn picks its fast HTTP parser (httptools) and event loop (uvloop) when
 installed. ``run_workers`` uses more cores: several server processes on one port (SO_REUSEPORT:
-the kernel spreads the connections over them). Needs ``pip install 'nndl[web]'``.
+the kernel spreads the connections over them). Needs the ``web`` extra (``nndl.errors.install_hint``).
 """
 
+from ..errors import install_hint
 from .app import create_app
 from .security import REQUEST_TIMEOUT, allowed_hosts_for, deadline_protocol
 
@@ -14,7 +15,7 @@ def _uvicorn():
     try:
         import uvicorn
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the web app needs FastAPI and uvicorn: pip install 'nndl[web]'") from exc
+        raise ImportError(f"the web app needs FastAPI and uvicorn: {install_hint('web')}") from exc
     return uvicorn
 
 
