@@ -13,7 +13,7 @@ reader puts a decision on top of the network's probabilities:
 
 A ten-output network (any MNIST model) gets the same rules without "not-a-digit": then only its
 confidence can reject, which catches fewer non-digits (benchmarks/bench_reading.py measures both).
-The thresholds were chosen on MNIST's validation set and synthetic non-digits made from training
+The thresholds were chosen on MNIST's validation set and synthetic non-digits made from validation
 images (docs/RESULTS.md, "Real handwriting").
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 REJECT_CLASS = 10                 # the rejection output's index in an 11-output network
 NOT_DIGIT_AT = 0.5                # P(not a digit) at or above this: "not-a-digit"
-SURE_AT = 0.6                     # the top digit's probability below this: "unsure"
+SURE_AT = 0.5                     # the top digit's probability below this: "unsure"
 REASONS = ("blank", "not-a-digit", "unsure")
 
 
