@@ -26,6 +26,19 @@ def test_a_resumed_run_counts_every_epoch_of_training_time_once(tmp_path):
     assert epoch0 + epoch1 - 0.01 <= resumed["seconds"] <= epoch0 + wall + 0.01
 
 
+def test_on_validation_the_saved_network_is_the_best_validation_epochs(tmp_path):
+    import nndl
+
+    settings = settings_from({**SMALL, "train_size": 2000, "epochs": 5, "evaluate_on": "validation"})
+    training, validation, test = data = load_data(settings)
+    result = run(settings, 0, save=str(tmp_path / "net.npz"), data=data)
+    assert result["best_validation_epoch"] < 4          # this run's last epoch is not its best
+    saved = nndl.load(str(tmp_path / "net.npz"))
+    assert saved.accuracy(validation) == result["best_validation_accuracy"]
+    assert saved.accuracy(test) == result["test_accuracy_at_best_validation"]
+    assert saved.accuracy(validation) > result["final_evaluation_accuracy"]
+
+
 def test_reproduce_resumes_its_own_runs_and_refuses_to_mix_in_runs_of_other_settings(tmp_path):
     out, small = str(tmp_path), {"epochs": 1, "train_size": 500}
     reproduce(["ch3-ce-30"], out=out, overrides=small, verbose=False)

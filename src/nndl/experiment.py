@@ -10,7 +10,9 @@ and never overwrites another run.
 
 Reporting rules, as in the book: when the test set is monitored (chapters 1 and 3) the result has
 the best test accuracy over the epochs; when the validation set is (``evaluate_on =
-"validation"``, chapter 6), the best validation accuracy and the test accuracy at that epoch.
+"validation"``, chapter 6), the best validation accuracy and the test accuracy at that epoch, and
+the network ends with (and ``save`` writes) the weights of that epoch, so the saved network is the
+one the result reports.
 Full-batch runs (CG, L-BFGS) count scipy iterations: ``epochs`` asks for them, ``epochs_run`` says
 how many ran, and the best "epoch" is the iteration of the best record.
 
@@ -105,10 +107,21 @@ def build_network(settings: dict, seed: int | None = None):
 
 # ----- training ---------------------------------------------------------------------------------
 def make_callbacks(settings: dict, validation) -> list:
-    """The callbacks the settings ask for: the book's quick monitor, early stopping, a schedule."""
-    from .train import BatchMonitor, CycleSchedule, EarlyStopping, ExponentialSchedule, PlateauSchedule, StepSchedule
+    """The callbacks the settings ask for: the book's quick monitor, early stopping, a schedule, and
+    when the validation set is monitored, the best validation epoch's weights kept to end with."""
+    from .train import (
+        BatchMonitor,
+        BestWeights,
+        CycleSchedule,
+        EarlyStopping,
+        ExponentialSchedule,
+        PlateauSchedule,
+        StepSchedule,
+    )
 
     callbacks: list = []
+    if settings["evaluate_on"] == "validation":    # the network saved is the one the result reports
+        callbacks.append(BestWeights())
     if settings["monitor_every"]:
         callbacks.append(BatchMonitor(validation, every=int(settings["monitor_every"]),
                                       size=int(settings["monitor_size"])))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nndl
-from nndl.train import Callback, EarlyStopping, PlateauSchedule
+from nndl.train import BestWeights, Callback, EarlyStopping, PlateauSchedule
 
 
 def _tiny_data(rng, n=200):
@@ -59,6 +59,48 @@ def test_early_stopping_restores_the_best_weights():
     net.fit(_tiny_data(rng), epochs=10, mini_batch_size=50, eta=1.0,
             callbacks=[Scripted([0.1, 0.9, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]), EarlyStopping(patience=2), Snap()])
     assert all(np.array_equal(a, b) for a, b in zip(net.get_weights(), seen[1]))
+
+
+class Snap(Callback):
+    """Records the weights at each epoch's end."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, epoch, logs):
+        self.seen.append(self.trainer.network.get_weights())
+
+
+def _same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+BEST_AT_1 = [0.1, 0.9, 0.2, 0.3, 0.9, 0.2]        # a tie later is not better: the first best counts
+
+
+def test_best_weights_end_the_run_with_the_best_epochs_weights():
+    snap, keeper = Snap(), BestWeights()
+    rng = np.random.default_rng(0)
+    net = nndl.Network.from_sizes([12, 2], seed=0)
+    net.fit(_tiny_data(rng), epochs=6, mini_batch_size=50, eta=1.0, callbacks=[Scripted(BEST_AT_1), keeper, snap])
+    assert keeper.best_epoch == 1
+    assert _same(net.get_weights(), snap.seen[1]) and not _same(net.get_weights(), snap.seen[-1])
+
+
+def test_best_weights_travel_in_the_checkpoint_so_a_resumed_run_ends_the_same(tmp_path):
+    rng = np.random.default_rng(0)
+    data = _tiny_data(rng)
+    whole, snap = nndl.Network.from_sizes([12, 2], seed=0), Snap()
+    whole.fit(data, epochs=6, mini_batch_size=50, eta=1.0, callbacks=[Scripted(BEST_AT_1), BestWeights(), snap])
+    first = nndl.Network.from_sizes([12, 2], seed=0)
+    first.fit(data, epochs=3, mini_batch_size=50, eta=1.0, callbacks=[Scripted(BEST_AT_1), BestWeights()],
+              checkpoint=str(tmp_path))
+    resumed = nndl.Network.from_sizes([12, 2], seed=7)     # other weights: all must come from the checkpoint
+    keeper = BestWeights()
+    resumed.fit(data, epochs=6, mini_batch_size=50, eta=1.0, callbacks=[Scripted(BEST_AT_1), keeper],
+                resume=str(tmp_path))
+    assert keeper.best_epoch == 1
+    assert _same(resumed.get_weights(), snap.seen[1]) and _same(resumed.get_weights(), whole.get_weights())
 
 
 def test_plateau_schedule_halves_eta_after_patience_and_stops_at_the_floor():

@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     result = run_settings(settings, seed, data_dir=args.data_dir, verbose=not args.quiet, progress=args.progress,
                           metrics=args.metrics, checkpoint=checkpoint, resume=resume, save=args.save)
     summary = {k: v for k, v in result.items() if k not in ("history", "network")}
+    if args.save and not args.quiet and "best_validation_epoch" in result:
+        print(f"saved {args.save}: the network of epoch {result['best_validation_epoch']}, the best on validation",
+              flush=True)
     print(json.dumps(summary))
     return 0
 

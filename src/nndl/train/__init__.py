@@ -1,6 +1,7 @@
 """Training: optimisers, callbacks and the loop (chapters 1 and 3)."""
 from .callbacks import (
                         BatchMonitor,
+                        BestWeights,
                         Callback,
                         Checkpoint,
                         CycleSchedule,
@@ -16,7 +17,7 @@ from .callbacks import (
 from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, RMSProp, make_optimizer
 from .trainer import History, Trainer, fit
 
-__all__ = ["Adam", "BatchMonitor", "Callback", "Checkpoint", "CycleSchedule", "EarlyStopping", "ExponentialSchedule",
-           "History",
+__all__ = ["Adam", "BatchMonitor", "BestWeights", "Callback", "Checkpoint", "CycleSchedule", "EarlyStopping",
+           "ExponentialSchedule", "History",
            "MetricsLog", "Momentum", "Monitor", "Nesterov", "OPTIMIZERS", "Optimizer", "PlateauSchedule",
            "PrintProgress", "ProgressBar", "RMSProp", "SGD", "StepSchedule", "Trainer", "fit", "make_optimizer"]

@@ -41,6 +41,12 @@ class Callback:
 
     def load_state(self, state: dict) -> None: ...
 
+    def arrays(self) -> dict:
+        """Arrays saved in checkpoints beside ``state()`` (kept weights, say): name -> ndarray."""
+        return {}
+
+    def load_arrays(self, arrays: dict) -> None: ...
+
 
 class Monitor(Callback):
     """Measure the book's four monitored quantities at each epoch's end (each one switchable,
@@ -93,41 +99,32 @@ def _improved(value: float, best: float | None, min_delta: float) -> bool:
     return best is None or value > best + min_delta
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` (default validation accuracy) has not improved for ``patience``
-    epochs — the book's no-improvement-in-n rule — and restore the best weights seen."""
+class BestWeights(Callback):
+    """Keep the weights of the epoch with the best ``monitor`` (default validation accuracy) and
+    end training with them: the network then is the one chapter 6 reports, the test accuracy at
+    the best validation epoch. The kept weights travel in checkpoints, so a resumed run ends the same."""
 
-    def __init__(self, patience: int = 10, monitor: str = "evaluation_accuracy", min_delta: float = 0.0,
-                 restore_best_weights: bool = True):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1 epoch, got {patience}")
-        self.patience, self.monitor, self.min_delta = int(patience), monitor, float(min_delta)
-        self.restore_best_weights = restore_best_weights
+    def __init__(self, monitor: str = "evaluation_accuracy", min_delta: float = 0.0):
+        self.monitor, self.min_delta = monitor, float(min_delta)
         self.best: float | None = None
         self.best_epoch = -1
-        self.wait = 0
-        self.best_weights = None
-        self.stopped_epoch: int | None = None
+        self.wait = 0             # epochs since the best one
+        self.best_weights: list | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
         if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping watches {self.monitor!r}, which is not monitored; "
+            raise ValueError(f"{type(self).__name__} watches {self.monitor!r}, which is not monitored; "
                              f"pass evaluation data (and enable that monitor)")
         value = logs[self.monitor]
         value = -value if self.monitor.endswith("cost") else value
         if _improved(value, self.best, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                self.best_weights = self.trainer.network.get_weights()
+            self.best_weights = self.trainer.network.get_weights()
         else:
             self.wait += 1
-            if self.wait >= self.patience:
-                self.stopped_epoch = epoch
-                self.trainer.stop("early stopping: no improvement in "
-                                  f"{self.monitor} for {self.patience} epochs (best at epoch {self.best_epoch})")
 
     def on_train_end(self, logs: dict) -> None:
-        if self.restore_best_weights and self.best_weights is not None and self.stopped_epoch is not None:
+        if self.best_weights is not None:
             self.trainer.network.set_weights(self.best_weights)
 
     def state(self) -> dict:
@@ -135,8 +132,39 @@ class EarlyStopping(Callback):
 
     def load_state(self, state: dict) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        if self.restore_best_weights:  # the best weights themselves are not in the checkpoint
-            self.best_weights = self.trainer.network.get_weights()
+
+    def arrays(self) -> dict:
+        return {f"w{i}": w for i, w in enumerate(self.best_weights or [])}
+
+    def load_arrays(self, arrays: dict) -> None:
+        self.best_weights = [arrays[f"w{i}"] for i in range(len(arrays))] or None
+
+
+class EarlyStopping(BestWeights):
+    """Stop when ``monitor`` (default validation accuracy) has not improved for ``patience``
+    epochs — the book's no-improvement-in-n rule — and restore the best weights seen."""
+
+    def __init__(self, patience: int = 10, monitor: str = "evaluation_accuracy", min_delta: float = 0.0,
+                 restore_best_weights: bool = True):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1 epoch, got {patience}")
+        super().__init__(monitor, min_delta)
+        self.patience, self.restore_best_weights = int(patience), restore_best_weights
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        super().on_epoch_end(epoch, logs)
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.trainer.stop("early stopping: no improvement in "
+                              f"{self.monitor} for {self.patience} epochs (best at epoch {self.best_epoch})")
+
+    def on_train_end(self, logs: dict) -> None:
+        if self.restore_best_weights and self.stopped_epoch is not None:
+            super().on_train_end(logs)
+
+    def arrays(self) -> dict:
+        return super().arrays() if self.restore_best_weights else {}
 
 
 class PlateauSchedule(Callback):

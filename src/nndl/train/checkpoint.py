@@ -33,13 +33,16 @@ def save_checkpoint(trainer, path: str, *, epoch: int) -> None:
             "rng": trainer.rng.bit_generator.state,
             "network_rng": net.rng.bit_generator.state,
             "optimizer": opt_config,
-            "callbacks": [{"class": type(cb).__name__, "state": cb.state()} for cb in trainer.callbacks],
+            "callbacks": [{"class": type(cb).__name__, "state": cb.state(), "arrays": sorted(cb.arrays())}
+                          for cb in trainer.callbacks],
             "train_config": trainer.train_config,
             "stop_reason": trainer.stop_reason,      # set when a callback ended the run early
         },
     }
     arrays = network_arrays(net)
     arrays.update({f"optimizer/{k}": v for k, v in opt_arrays.items()})
+    for i, cb in enumerate(trainer.callbacks):    # e.g. the best epoch's weights (BestWeights)
+        arrays.update({f"callbacks/{i}/{k}": v for k, v in cb.arrays().items()})
     write_archive(path, meta, arrays)
 
 
@@ -67,25 +70,30 @@ def restore(trainer, path_or_dir: str) -> None:
         net.set_weights(saved.get_weights())
         keys = [k[len("optimizer/"):-len(".npy")] for k in zf.namelist() if k.startswith("optimizer/")]
         arrays = {k: read_array(zf, "optimizer/" + k, path) for k in keys}
-    state = meta["trainer"]
+        state = meta["trainer"]
+        callback_arrays = [{k: read_array(zf, f"callbacks/{i}/{k}", path) for k in entry.get("arrays", [])}
+                           for i, entry in enumerate(state["callbacks"])]
     trainer.optimizer_state = (state["optimizer"], arrays)
     trainer.rng.bit_generator.state = state["rng"]
     net.rng.bit_generator.state = state["network_rng"]
     trainer.epoch = int(state["next_epoch"])
     if state.get("stop_reason"):       # a run that ended early stays ended
         trainer.stop(state["stop_reason"])
-    _restore_callbacks(trainer.callbacks, state["callbacks"])
+    _restore_callbacks(trainer.callbacks, state["callbacks"], callback_arrays)
 
 
-def _restore_callbacks(callbacks: list, saved: list[dict]) -> None:
-    """Each callback gets the saved state of the first unused one of its class."""
-    by_class: dict[str, list[dict]] = {}
-    for entry in saved:
-        by_class.setdefault(entry["class"], []).append(entry["state"])
+def _restore_callbacks(callbacks: list, saved: list[dict], arrays: list[dict]) -> None:
+    """Each callback gets the saved state (and arrays) of the first unused one of its class."""
+    by_class: dict[str, list[tuple[dict, dict]]] = {}
+    for entry, its_arrays in zip(saved, arrays):
+        by_class.setdefault(entry["class"], []).append((entry["state"], its_arrays))
     for cb in callbacks:
         states = by_class.get(type(cb).__name__)
         if states:
-            cb.load_state(states.pop(0))
+            state, its_arrays = states.pop(0)
+            cb.load_state(state)
+            if its_arrays:
+                cb.load_arrays(its_arrays)
 
 
 __all__ = ["FILENAME", "checkpoint_path", "read_checkpoint_meta", "restore", "save_checkpoint"]
