@@ -1,7 +1,10 @@
-"""``nndl serve [--model M] [--host 127.0.0.1] [--port 8000] [--workers N]``: the web app.
+"""``nndl serve [--model M] [--host 127.0.0.1] [--port 8000] [--workers N] [--runs DIR]``: the web app.
 
 Opens a page with a drawing canvas that shows the network's reading live, and a JSON API
 (``/api/predict``, ``/api/read``, ``/api/health``; schema at ``/openapi.json``, docs at ``/docs``).
+``--runs DIR`` adds the page's Runs tab: the training runs under DIR (metrics files of ``nndl train
+--metrics`` and ``nndl reproduce --out``), their curves drawn live as they train (``/api/runs``;
+read-only, see ``nndl.web.runs``).
 ``--workers N`` serves from N processes on one port (one per core to use: a process computes on
 one core at a time). See ``nndl.web.workers``. Needs ``pip install -e '.[web]'`` in the checkout. Also runnable as
 ``python -m nndl.cli.serve`` with the same arguments.
@@ -9,6 +12,7 @@ one core at a time). See ``nndl.web.workers``. Needs ``pip install -e '.[web]'``
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .common import add_kernels_flag, positive_float, positive_int
@@ -30,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "the kernel spreads the connections over them (Linux)")
     p.add_argument("--blas-threads", type=positive_int, default=1, metavar="N",
                    help="BLAS threads (default 1: one digit is a tiny matrix product)")
+    p.add_argument("--runs", default=None, metavar="DIR",
+                   help="show the training runs under DIR in the page's Runs tab, live (read-only)")
     p.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a host name the server answers to besides its address's (repeatable); others get 400")
@@ -45,14 +51,17 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be in 0..65535, got {args.port}")
     net = load_model(args.model)  # load (and validate) before binding the port
+    if args.runs is not None and not os.path.isdir(args.runs):
+        raise FileNotFoundError(f"--runs {args.runs}: no such folder")
     if args.port:
         check_port_free(args.host, args.port)   # a port in use is said before "serving ... on"
     processes = f" in {args.workers} processes" if args.workers > 1 else ""
-    print(f"nndl: serving {model_label(args.model)} on http://{args.host}:{args.port}/{processes} (Ctrl-C to stop)",
-          file=sys.stderr, flush=True)
+    runs = f", runs of {os.path.abspath(args.runs)}" if args.runs else ""
+    print(f"nndl: serving {model_label(args.model)}{runs} on http://{args.host}:{args.port}/{processes} "
+          "(Ctrl-C to stop)", file=sys.stderr, flush=True)
     options = dict(host=args.host, port=args.port, model_name=model_label(args.model),
                    blas_threads=args.blas_threads, log_level=args.log_level, allowed_hosts=tuple(args.allowed_host),
-                   request_timeout=args.request_timeout)
+                   request_timeout=args.request_timeout, runs_dir=args.runs)
     if args.workers > 1:
         run_workers(args.model, args.workers, **options)  # each worker loads the model from the file
     else:

@@ -7,7 +7,11 @@
   (null, "not-a-digit" or "unsure"), "message", "probabilities", "not_a_digit", "candidates",
   "marks", "preprocessed"}`` (+ ``"activations"`` with ``?activations=true``); see ``nndl.reading``.
 - ``POST /api/read``: a number → ``{"number", "digits": [{"digit", "confidence", "box"}]}`` (``nndl.segment``).
-- ``GET /api/health``: ``{"status": "ok", "model": {...}}``. FastAPI serves the schema at ``/openapi.json``.
+- ``GET /api/health``: ``{"status": "ok", "model": {...}, "runs": <the runs folder or null>}``. FastAPI
+  serves the schema at ``/openapi.json``.
+- ``GET /api/runs`` and ``GET /api/runs/{id}/metrics?since=k`` (with ``runs_dir``, ``nndl serve --runs
+  DIR``): the training runs under DIR and a run's rows per epoch, read-only (``nndl.web.runs``); an id
+  that is not a run under DIR (``..``, an absolute path, a link out of it) → 404.
 
 The image forms and the answers are ``nndl.web.payloads``'s. Bad input is answered with a JSON
 error ``{"error": <exception name>, "detail": <message>}``, never a 500: a body over 1 MiB → 413,
@@ -26,6 +30,7 @@ from pathlib import Path
 from ..data.images import MAX_SIDE
 from ..errors import install_hint
 from .payloads import APIError, image_from_request, model_summary, predict_payload, read_payload
+from .runs import RunsFolder, add_runs_routes
 from .security import SecurityMiddleware, send_json_error
 
 MAX_BODY = 2**20                      # bytes in a request body (1 MiB)
@@ -97,9 +102,10 @@ IMAGE_BODY = {"requestBody": {"required": True, "description": "the image, in on
 
 
 def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, max_side: int = MAX_SIDE,
-               allowed_hosts: list[str] | None = None):
+               allowed_hosts: list[str] | None = None, runs_dir: str | None = None):
     """The FastAPI application serving ``model`` (a loaded ``nndl.Network``). ``allowed_hosts``:
-    the Host names it answers to (None: any; ``nndl serve`` passes the names of its address)."""
+    the Host names it answers to (None: any; ``nndl serve`` passes the names of its address).
+    ``runs_dir``: the folder whose training runs ``/api/runs`` lists (None: none)."""
     fastapi = _web_modules()
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
@@ -136,6 +142,7 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     class HealthResponse(BaseModel):
         status: str
         model: dict
+        runs: str | None = Field(None, description="the folder of training runs served (nndl serve --runs)")
 
     class ErrorResponse(BaseModel):
         error: str = Field(description="the kind of error, e.g. NoDigitError")
@@ -150,6 +157,7 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
     app.add_middleware(BodyLimit, max_body=max_body)
     app.add_middleware(SecurityMiddleware, allowed_hosts=allowed_hosts)     # outermost: runs first
     summary = model_summary(model, model_name)
+    runs = RunsFolder(runs_dir) if runs_dir is not None else None   # a missing folder fails here, not later
 
     @app.exception_handler(APIError)
     async def _api_error(request, exc: APIError):
@@ -163,7 +171,9 @@ def create_app(model, *, model_name: str = "model", max_body: int = MAX_BODY, ma
 
     @app.get("/api/health", response_model=HealthResponse)
     def health():
-        return {"status": "ok", "model": summary}
+        return {"status": "ok", "model": summary, "runs": str(runs.root) if runs else None}
+
+    add_runs_routes(app, runs)
 
     @app.post("/api/predict", response_model=PredictResponse, response_model_exclude_none=True,
               responses=errors, openapi_extra=IMAGE_BODY)

@@ -36,12 +36,14 @@ def _limit_blas(blas_threads: int) -> None:
 
 def run_server(model, *, host: str = "127.0.0.1", port: int = 8000, model_name: str = "model",
                blas_threads: int = 1, log_level: str = "warning", allowed_hosts: tuple[str, ...] = (),
-               request_timeout: float = REQUEST_TIMEOUT) -> None:
+               request_timeout: float = REQUEST_TIMEOUT, runs_dir: str | None = None) -> None:
     """Serve ``create_app(model)`` with uvicorn (one process) until interrupted; it answers to the
-    names of ``host`` and ``allowed_hosts``, and drops clients slower than ``request_timeout``."""
+    names of ``host`` and ``allowed_hosts``, and drops clients slower than ``request_timeout``.
+    ``runs_dir``: the folder of training runs the Runs tab shows (``nndl serve --runs``)."""
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
-    app = create_app(model, model_name=model_name, allowed_hosts=allowed_hosts_for(host, allowed_hosts))
+    app = create_app(model, model_name=model_name, allowed_hosts=allowed_hosts_for(host, allowed_hosts),
+                     runs_dir=runs_dir)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 http=deadline_protocol(request_timeout))
 
@@ -63,7 +65,8 @@ def check_port_free(host: str, port: int) -> int:
 
 def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1", port: int = 8000,
                 model_name: str = "model", blas_threads: int = 1, log_level: str = "warning",
-                allowed_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT) -> None:
+                allowed_hosts: tuple[str, ...] = (), request_timeout: float = REQUEST_TIMEOUT,
+                runs_dir: str | None = None) -> None:
     """Serve the model saved at ``model_path`` (None: the bundled one) from ``workers`` processes.
 
     Each worker loads the model and runs its own uvicorn server on its own listening socket, all
@@ -100,7 +103,7 @@ def run_workers(model_path: str | None, workers: int, *, host: str = "127.0.0.1"
         context = multiprocessing.get_context("spawn")
         hosts = allowed_hosts_for(host, allowed_hosts)
         procs = [context.Process(target=_worker, args=(sock, model_path, model_name, blas_threads, log_level, hosts,
-                                                       request_timeout),
+                                                       request_timeout, runs_dir),
                                  name=f"nndl-serve-{i}") for i, sock in enumerate(sockets)]
         for p in procs:
             p.start()
@@ -126,12 +129,13 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def _worker(sock, model_path: str | None, model_name: str, blas_threads: int, log_level: str,
-            allowed_hosts: list[str] | None = None, request_timeout: float = REQUEST_TIMEOUT) -> None:
+            allowed_hosts: list[str] | None = None, request_timeout: float = REQUEST_TIMEOUT,
+            runs_dir: str | None = None) -> None:
     """One server process of ``run_workers``: load the model, serve on the socket it was given."""
     from ..models.default import load_model
 
     uvicorn = _uvicorn()
     _limit_blas(blas_threads)
-    app = create_app(load_model(model_path), model_name=model_name, allowed_hosts=allowed_hosts)
+    app = create_app(load_model(model_path), model_name=model_name, allowed_hosts=allowed_hosts, runs_dir=runs_dir)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, http=deadline_protocol(request_timeout))
     uvicorn.Server(config).run(sockets=[sock])

@@ -136,7 +136,7 @@
     pad.width = overlay.width = w;
     pad.height = overlay.height = h;
     $("canvas-wrap").classList.toggle("wide", mode === "number");
-    document.querySelector("main").classList.toggle("wide", mode === "number");
+    $("draw-view").classList.toggle("wide", mode === "number");
     $("mode-digit").classList.toggle("active", mode === "digit");
     $("mode-number").classList.toggle("active", mode === "number");
     $("mode-digit").setAttribute("aria-selected", String(mode === "digit"));
