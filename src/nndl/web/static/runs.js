@@ -91,6 +91,8 @@
     const url = `/api/runs/${id.split("/").map(encodeURIComponent).join("/")}/metrics`;
     const body = await getJSON(`${url}?since=${held.length}`);
     state.rows[id] = body.total < held.length ? (await getJSON(url)).rows : held.concat(body.rows);
+    const at = state.runs.findIndex((r) => r.id === id);   // its summary as of these rows: the list agrees
+    if (at >= 0) state.runs[at] = body.run;
   }
 
   function tick(id, on) {
