@@ -160,7 +160,8 @@ def test_an_empty_metrics_file_is_a_run_before_its_first_epoch_and_journals_are_
     runs = _runs(client)
     assert runs["starting/metrics"]["status"] == "running" and runs["starting/metrics"]["epochs_done"] == 0
     assert "trials" not in runs and "notes" not in runs
-    later = RunsFolder(runs_dir).summary("starting/metrics", runs_dir / "starting/metrics.jsonl", now=time.time() + 3600)
+    path = runs_dir / "starting" / "metrics.jsonl"
+    later = RunsFolder(runs_dir).summary("starting/metrics", path, now=time.time() + 3600)
     assert later["status"] == "finished"      # nothing says how many epochs it planned (see nndl.web.runs)
 
 

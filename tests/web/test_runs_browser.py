@@ -80,9 +80,9 @@ def test_a_run_training_now_appears_gains_points_and_is_marked_finished(served):
     run_id = "live/metrics"
     assert _status(page, run_id) is None
     with open(runs.parent / "train.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nndl", "train", *TRAIN, "--metrics", str(runs / "live" / "metrics.jsonl"),
-                                 "--checkpoint", str(runs / "live")], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "NNDL_DOCS_QUICK": "0"})
+        proc = subprocess.Popen([sys.executable, "-m", "nndl", "train", *TRAIN,
+                                 "--metrics", str(runs / "live" / "metrics.jsonl"), "--checkpoint", str(runs / "live")],
+                                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NNDL_DOCS_QUICK": "0"})
     try:
         # It appears as running, and is ticked (drawn) at once, being new.
         page.wait_for_function("(id) => window.nndlRuns.runs.some((r) => r.id === id && r.status === 'running')",
@@ -133,8 +133,8 @@ def test_the_books_runs_are_drawn_several_to_a_chart(served):
     assert books.count() == 3                          # ch3-overfit, ch3-overfit-l2, ch1-30
     legend = page.locator("#runs-legend").inner_text()
     assert "book 82.27%" in legend and "book 95.42%" in legend, legend
-    colours = page.evaluate("(ids) => ids.map((id) => document.querySelector("
-                            "`polyline[data-run='${id}'][data-key='evaluation_accuracy']`).getAttribute('stroke'))", ids)
+    colours = page.evaluate("(ids) => ids.map((id) => document.querySelector(`polyline[data-run='${id}']"
+                            "[data-key='evaluation_accuracy']`).getAttribute('stroke'))", ids)
     assert len(set(colours)) == 3
     page.locator(f"#runs-table tr[data-id='{ids[2]}']").click()            # unticked: gone from the charts
     page.wait_for_function("(id) => !document.querySelector(`polyline[data-run='${id}']`)", arg=ids[2])
