@@ -155,9 +155,16 @@ class RunsFolder:
             try:
                 value = read(path)
             except (OSError, ValueError, KeyError, TypeError):  # being replaced, or not nndl's: no settings
-                value = None
+                return None                                     # (not kept: asked again next time)
             self._cache[path] = hit = (key, value)
         return hit[1]
+
+    def rows(self, metrics: Path) -> tuple[list[dict], bool]:
+        """``read_rows(metrics)``, read again only when the file's size or modification time changed."""
+        got = self._cached(metrics, read_rows)
+        if got is None:
+            raise OSError(f"cannot read {metrics}")
+        return got
 
     def _inside(self, path: Path) -> Path | None:
         """``path`` if it is a regular file (not a link) whose real path is under the root."""
@@ -194,7 +201,7 @@ class RunsFolder:
         """What the list shows of one run: status, epochs done and planned, best evaluation accuracy,
         speed (seconds per epoch) and time left, settings, the files beside it."""
         if rows is None:
-            rows, diverged = read_rows(metrics)
+            rows, diverged = self.rows(metrics)
         now = time.time() if now is None else now
         checkpoint, trainer = self._checkpoint(metrics)
         result_path = self._inside(metrics.with_suffix(".json"))
@@ -255,7 +262,7 @@ class RunsFolder:
         holds ``since`` rows asks for the rest; ``total < since`` means the file was rewritten
         (a resumed run drops the epochs it trains again), so it starts over."""
         path = self.resolve(run_id)
-        rows, diverged = read_rows(path)
+        rows, diverged = self.rows(path)
         since = max(0, int(since))
         return {"id": run_id, "total": len(rows), "since": since, "rows": rows[since:],
                 "run": self.summary(run_id, path, rows, diverged)}
