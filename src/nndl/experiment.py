@@ -211,6 +211,8 @@ def summarize(history, settings: dict, seed: int, seconds: float, net=None) -> d
     epochs_run = full_batch["iterations"] if full_batch else len(records)
     result: dict[str, Any] = {"seed": seed, "epochs_run": epochs_run, "seconds": round(seconds, 2),
                               "history": records}
+    if not full_batch:          # the epochs' training time alone, without monitoring (time to accuracy)
+        result["training_seconds"] = round(sum(r.get("seconds") or 0.0 for r in records), 2)
     best = history.best("evaluation_accuracy")
     if best is not None:
         key = "validation" if settings["evaluate_on"] == "validation" else "test"

@@ -204,9 +204,13 @@ def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoin
     with pytest.raises(nndl.TrainingDivergedError, match=r"epoch 1.*smaller eta.*checkpoint"):
         with np.errstate(all="ignore"):
             net.fit(training, epochs=5, mini_batch_size=10, eta=0.01, evaluation_data=test,
-                    monitor_evaluation_cost=True, checkpoint=str(ck), callbacks=[Blowup()])
+                    monitor_evaluation_cost=True, checkpoint=str(ck), callbacks=[Blowup()],
+                    metrics=str(tmp_path / "m.jsonl"))
     saved = nndl.load(str(ck / "checkpoint.npz"))  # loads: every array finite
     assert saved.accuracy(test) > 0.5
+    rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1] and "diverged" not in rows[0]
+    assert rows[1]["diverged"] is True         # the metrics file says so too (the Runs view shows it)
 
 
 def test_divergence_in_the_first_epoch_names_no_checkpoint_that_was_never_written(tmp_path, mnist_small):

@@ -179,6 +179,8 @@ def _row(recipe: dict, results: list[dict], overrides: dict) -> dict[str, Any]:
         "overrides": overrides,
         "seconds": round(sum(r.get("seconds", 0.0) for r in results), 1),
     }
+    if results and all("training_seconds" in r for r in results):     # per seed: each its own time to accuracy
+        row["training_seconds"] = [r["training_seconds"] for r in results]
     row["difference"] = (row["measured_best"] - row["book"]) if values and row["book"] is not None else None
     return row
 

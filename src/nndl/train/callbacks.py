@@ -342,7 +342,13 @@ class MetricsLog(Callback):
             atomic_write_bytes(self.path, "".join(keep).encode())
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        record = {k: logs.get(k) for k in self.KEYS}
+        self._write({k: logs.get(k) for k in self.KEYS})
+
+    def on_diverged(self, epoch: int, logs: dict) -> None:
+        """The epoch training diverged in, marked so (the trainer then stops with an error)."""
+        self._write({**{k: logs.get(k) for k in self.KEYS}, "diverged": True})
+
+    def _write(self, record: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()

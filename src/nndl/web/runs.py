@@ -14,8 +14,7 @@ for ``nndl train --metrics`` and ``nndl reproduce --out``). Its id is its path u
 **Status**, decided in this order (nndl writes no "finished" marker of its own):
 
 1. ``diverged``: a row holds NaN or an infinity, or a row or the result records an ``error`` or
-   ``"diverged": true``. (nndl's trainer stops *before* logging the epoch whose cost became NaN,
-   so a run nndl stopped for diverging reads as ``stopped``; its error message says so.)
+   ``"diverged": true`` (nndl's trainer writes that row for the epoch it stopped at for diverging).
 2. ``finished``: the result file exists, or the checkpoint says the run ended early (early
    stopping) or has trained all its epochs, or the rows reach the planned epochs.
 3. ``running``: the metrics file or the checkpoint changed within the last ``max(120 s, 3 x the

@@ -1,0 +1,32 @@
+"""Recipes beyond the book (issue 17): the time-to-accuracy records load, are selected on the
+validation set, and run a short epoch through `nndl reproduce`, writing the seconds they trained."""
+import json
+
+import pytest
+
+from nndl.cli import main
+from nndl.recipes import load_recipe
+
+FAST = ("fast-99", "fast-995")
+
+
+@pytest.mark.parametrize("recipe_id", FAST)
+def test_a_time_to_accuracy_recipe_selects_on_validation_and_uses_a_schedule(recipe_id):
+    recipe = load_recipe(recipe_id)
+    settings = recipe["settings"]
+    assert recipe["metric"] == "test-at-best-validation" and settings["evaluate_on"] == "validation"
+    assert settings["schedule"] == "one-cycle" and settings["optimizer"] == "momentum"
+    assert "beyond the book" in recipe["description"]
+
+
+@pytest.mark.parametrize("recipe_id", FAST)
+def test_a_time_to_accuracy_recipe_runs_and_writes_its_training_seconds(recipe_id, tmp_path, capsys):
+    out = tmp_path / "rep"
+    assert main(["reproduce", recipe_id, "--epochs", "1", "--train-size", "500", "--out", str(out), "--quiet"]) == 0
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["id"] == recipe_id and row["epochs"] == 1
+    assert 0.3 < row["measured_best"] <= 1              # learnt something from 500 images in one epoch
+    (seconds,) = row["training_seconds"]
+    assert 0 < seconds <= row["seconds"]                 # training alone, within the run's wall time
+    seed = json.loads((out / recipe_id / "seed0.json").read_text())
+    assert seed["training_seconds"] == seconds and seed["best_validation_epoch"] == 0
