@@ -45,3 +45,11 @@ def test_bench_conv_prints_one_row_per_net_kernels_and_batch(capsys):
         share = float(cells[-1].rstrip("%"))                 # the products' share of the epoch
         assert 0 < share < 100
     assert "kernels numba and numpy" in out and "matmul peak" in out and "MFLOP per training image" in out
+
+
+def test_bench_time_to_accuracy_counts_training_seconds_to_the_first_epoch_at_each_level():
+    bench = _load("bench_time_to_accuracy")
+    records = [{"seconds": 10.0, "evaluation_accuracy": 0.975}, {"seconds": 12.0, "evaluation_accuracy": 0.991},
+               {"seconds": 11.0, "evaluation_accuracy": 0.989}, {"seconds": 9.0, "evaluation_accuracy": 0.996}]
+    assert bench.seconds_to(records) == {0.98: 22.0, 0.99: 22.0, 0.995: 42.0}
+    assert bench.seconds_to(records[:1]) == {0.98: None, 0.99: None, 0.995: None}
