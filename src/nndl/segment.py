@@ -1,31 +1,34 @@
 """Reading a multi-digit number ("504192") with a single-digit classifier: segmentation.
 
 Chapter 1 of the book splits handwriting recognition into segmentation and classification, and
-suggests segmenting by trying many candidate splits and keeping the one the digit classifier is
-most confident about. We do that, in two steps:
+suggests trying many candidate splits and keeping the one the digit classifier is most confident
+about. We do that, in two steps:
 
-1. Split at gaps in the ink. Runs of columns holding ink (the column projection) separate digits;
-   within a run, separate strokes (8-connected components) that sit side by side are separate
-   digits too, while strokes stacked over each other (a "5" whose bar floats) stay together.
-   Each resulting unit is one digit, or several digits that touch. The line height (the median
-   height of the units) sets the scale of everything that follows.
-2. A unit wider than one line height is cut. Candidate cuts are made at columns inside it; every piece
-   between two cuts is put into MNIST form (``nndl.data.images.centre_digit``) and the whole
-   batch of pieces is classified at once. Dynamic programming over the cut points picks the
-   segmentation with the highest product of the pieces' confidences, each weighted by a prior on
-   a digit's shape (width over height: MNIST digits lie between about 0.2 and 1.4) and, in a unit
-   that may be one wide digit, a prior against cutting it. Since each extra piece multiplies in a
-   factor below one, splitting a unit pays only where its pieces are read more confidently than
-   the whole.
+1. Split at gaps in the ink. Runs of columns holding ink separate digits; within a run, separate
+   strokes (8-connected components) side by side are separate digits too, while strokes stacked
+   over each other (a "5" whose bar floats) stay together. Each unit is one digit, or several that
+   touch. The line height (the median height of the units) sets the scale of what follows.
+2. A unit wider than half the line height is cut. Candidate cuts run straight down a column, or
+   cut only one or two thin crossings of the column by a stroke when that alone splits the ink in
+   two: the joint where two digits touch, which leaves both whole even where one leans over the
+   other. Every piece between two cuts is put into MNIST form (``nndl.data.images.centre_digit``)
+   and all are classified in one batch. Dynamic programming over the cuts picks the segmentation
+   whose pieces have the largest summed score: ``WEIGHTS`` times the piece's ``FEATURES``, the
+   classifier's margin (log of the best digit's probability over the runner-up's, "not a digit"
+   included for a network with that 11th output) and confidence, the piece's shape (of the line
+   height, of its own height, of the line's other units) and the ink its cut goes through. Each
+   piece costs a constant, so splitting pays only where the pieces read clearly better than the
+   whole. The weights were fitted (a linear-chain CRF) on numbers written with MNIST validation
+   digits, one pair touching or none (``nndl.data.marks.number``), as read by three networks.
 
 Limits: one line of digits, written left to right; a digit broken into parts side by side is read
-as two; cuts are vertical lines, so strongly slanted touching digits may lose a stroke to their
-neighbour; two touching digits no wider together than one digit ("11") are read as one. The
-classifier's confidence is only as good as the classifier: a network that is confident about
-fragments (any MLP is, somewhat) misplaces cuts more often than a convolutional one.
+as two; a "1" pressed against its neighbour is often read as part of it ("41" as "4"): a
+ten-output classifier is as sure of the merged shape as of the parts. A network with a "not a
+digit" output trained on merged pairs (``nndl.data.marks``) scores the merged shape low.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
@@ -40,18 +43,28 @@ from .errors import NNDLError
 WORK_HEIGHT = 48          # the line is scaled down to about this height (pixels) before the search
 MIN_UNIT_HEIGHT = 0.3     # units lower than this (of the line height) are dashes or dirt: ignored
 STACKED = 0.5             # strokes overlapping by this share of the narrower one's columns are one unit
-SINGLE_WIDTH = 1.0        # units at most this wide (of the line height) are one digit
+SINGLE_WIDTH = 0.5        # units at most this wide (of the line height) are one digit
 MAX_PIECE_WIDTH = 1.3     # candidate pieces are at most this wide (of the line height) ...
 MIN_PIECE_WIDTH = 0.15    # ... at least this wide ...
 MIN_PIECE_HEIGHT = 0.5    # ... and their ink spans at least this share of the line height
 CUTS_PER_HEIGHT = 24      # candidate cuts: about this many per line height ...
 MAX_PIECES = 4000         # ... unless that makes more candidate pieces than this: then fewer
+JOINTS_PER_COLUMN = 2     # about this many cuts per column (straight and joints), to bound the work
+JOINT_WIDTH = 2.0         # a crossing at most this many stroke widths long may be a joint of two digits
+MIN_SIDE_INK = 0.15       # a joint leaves at least this share of the unit's ink on each side
 MAX_DIGITS = 64           # more separate marks than this is not a number
-WIDE_ASPECT, WIDE_SCALE = 1.2, 0.25    # shape prior: pieces wider than 1.2 x their height lose
-NARROW_ASPECT, NARROW_LOG_PRIOR = 0.35, -1.0  # ... and slivers narrower than 0.35 x their height
-TOO_WIDE_LOG_PRIOR = math.log(1e-6)   # a unit read whole although wider than any digit: last resort
-AMBIGUOUS_WIDTH = 1.3     # a unit up to this wide (of the line height) may well be one wide digit, so ...
-SPLIT_LOG_PRIOR = math.log(0.7)  # ... each piece of a cut of it costs a factor 0.7
+MARGIN_CAP = 40.0         # margins (log probability ratios) above this count as this
+REJECT_CLASS = 10         # in an 11-output network, the "not a digit" output
+TOO_WIDE_SCORE = -1000.0  # a unit read whole although wider than any digit: last resort
+FEATURES = ("piece", "width > 1.15 x the line's median", "> 1.35 x", "< 0.6 x",
+            *(f"{one}margin above {m}" for one in ("", "a 1, ") for m in (0, 5, 10, 15, 20, 30)), "a 1",
+            *(f"width {m}" for m in ("> 0.7", "> 0.9", "> 1.0", "> 1.1", "< 0.5", "< 0.3")), "aspect < 0.35",
+            "aspect < 0.2", "aspect > 1.2", "height < 0.8", "height < 0.65", "strokes cut", "strokes cut above 2",
+            "a joint", "a whole unit", "log confidence", "P(not a digit)", "P(not a digit) above 0.5")
+WEIGHTS = np.array([  # fitted as the module docstring says; the first is the cost of a piece
+    -10.737, -0.120, 0.021, -0.382, 3.092, -0.717, 0.089, -0.325, -0.070, 0.264, 0.406, -1.118, -0.919,
+    -0.381, 0.004, 0.000, 1.177, -0.351, -0.480, -2.681, 2.499, -0.074, -0.975, 1.084, 0.666, 0.396, -1.021,
+    0.826, 0.323, 1.824, 0.565, -2.431, 0.742, 0.128, 1.104])
 
 
 class SegmentationError(NNDLError, ValueError):
@@ -63,8 +76,12 @@ class DigitRead:
     """One digit of a number: its value, the classifier's confidence, and its ink's box."""
 
     digit: int
-    confidence: float  # the output neuron's activation for this digit (see _confidences)
+    confidence: float  # the output neuron's activation for this digit (see _read_pieces)
     box: tuple[int, int, int, int]  # (x0, y0, x1, y1) in the image's pixels, ends exclusive
+    not_digit: float | None = None  # P(not a digit), from a network with a rejection output only
+
+    def to_dict(self) -> dict[str, Any]:  # not_digit only where there is one
+        return {k: v for k, v in {**asdict(self), "box": list(self.box)}.items() if v is not None}
 
 
 @dataclass
@@ -80,7 +97,7 @@ class NumberRead:
         return float(np.prod([d.confidence for d in self.digits])) if self.digits else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "digits": [{**asdict(d), "box": list(d.box)} for d in self.digits]}
+        return {"number": self.number, "digits": [d.to_dict() for d in self.digits]}
 
 
 @dataclass
@@ -92,6 +109,16 @@ class _Unit:
     ink: np.ndarray  # (h, c1 - c0): this unit's ink only, the neighbours' ink removed
 
 
+@dataclass
+class _Cut:
+    """A way to cut a unit in two: the pixels on its right (h, w of the unit) and the ink it cuts."""
+
+    column: int          # the column of the line the cut is made at
+    right: np.ndarray    # (h, c1 - c0) bool: the unit's pixels on the right of the cut
+    strokes: float       # the ink cut through, in stroke widths (0 for the unit's two ends)
+    joint: bool = False  # a cut of one or two thin crossings only, not straight down the column
+
+
 def read_number(network, source, *, max_side: int = MAX_SIDE, formats: Iterable[str] | None = None) -> NumberRead:
     """Read the digits written on one line of an image (path, bytes, file, PIL image or array)."""
     return read_ink(network, ink_map(read_image(source, max_side=max_side, formats=formats)))
@@ -100,54 +127,90 @@ def read_number(network, source, *, max_side: int = MAX_SIDE, formats: Iterable[
 def read_ink(network, ink: np.ndarray) -> NumberRead:
     """Read the digits of an ink map (h, w) as made by ``nndl.data.images.ink_map``."""
     ink, scale = _work_scale(np.asarray(ink, dtype=np.float32))
+    units, line_height = _line_units(ink)
+    # Every candidate piece of every unit, classified in one batch.
+    step = _cut_step(units, line_height)
+    plans = [_candidate_cuts(u, line_height, step) for u in units]
+    keys = [(k, i, j) for k, (_, pieces) in enumerate(plans) for i, j in pieces]
+    x = np.stack([centre_digit(_piece(units[k], plans[k][0], i, j)) for k, i, j in keys])  # (n, 784)
+    digit, conf, margin, not_digit = _read_pieces(network, x)  # (n,) each; not_digit None for ten outputs
+    typical = float(np.median([u.c1 - u.c0 for u in units])) / line_height
+    digits: list[DigitRead] = []
+    for k, (cuts, pieces) in enumerate(plans):
+        at = {(i, j): n for n, (kk, i, j) in enumerate(keys) if kk == k}
+        score = {p: _score(units[k], cuts, *p, line_height, typical, digit[n], conf[n], margin[n],
+                           0.0 if not_digit is None else not_digit[n]) for p, n in at.items()}
+        for i, j in _best_split(list(range(len(cuts))), pieces, score):
+            n = at[(i, j)]
+            digits.append(DigitRead(int(digit[n]), float(conf[n]), _box(units[k], cuts, i, j, scale),
+                                    None if not_digit is None else float(not_digit[n])))
+    return NumberRead("".join(str(d.digit) for d in digits), digits)
+
+
+def _line_units(ink: np.ndarray) -> tuple[list[_Unit], float]:
+    """The units of a line, dashes and dirt left out, and the line height."""
     units = _units(ink)
-    heights = [_row_span(u.ink > BOX_THRESHOLD) for u in units]
     if not units:
         raise NoDigitError("the image holds no ink to read")
+    heights = [_row_span(u.ink > BOX_THRESHOLD) for u in units]
     line_height = float(np.median([h for h in heights if h >= MIN_UNIT_HEIGHT * max(heights)]))
     units = [u for u, h in zip(units, heights) if h >= MIN_UNIT_HEIGHT * line_height]
-
-    # Every candidate piece of every unit, classified in one batch.
     if len(units) > MAX_DIGITS:
         raise SegmentationError(
             f"the image holds {len(units)} separate marks; at most {MAX_DIGITS} digits are read: "
             "send one line of digits on clean paper")
-    step = _cut_step(units, line_height)
-    plans = [_candidate_cuts(u, line_height, step) for u in units]
-    keys = [(k, a, b) for k, (_, pieces) in enumerate(plans) for a, b in pieces]
-    x = np.stack([centre_digit(_piece(units[k], a, b)) for k, a, b in keys])  # (n, 784)
-    proba, conf = _confidences(network, x)  # (n, n_classes), (n,)
-    log_score = {(k, a, b): math.log(max(float(c), 1e-300)) + _log_shape_prior(units[k], a, b, line_height)
-                 + _log_split_prior(units[k], a, b, line_height)
-                 for (k, a, b), c in zip(keys, conf)}
-    proba, conf = dict(zip(keys, proba)), dict(zip(keys, conf))
-
-    digits: list[DigitRead] = []
-    for k, (cuts, pieces) in enumerate(plans):
-        for a, b in _best_split(cuts, pieces, {(a, b): log_score[(k, a, b)] for a, b in pieces}):
-            key = (k, a, b)
-            digits.append(DigitRead(int(proba[key].argmax()), float(conf[key]), _box(units[k], a, b, scale)))
-    return NumberRead("".join(str(d.digit) for d in digits), digits)
+    return units, line_height
 
 
-def _piece(unit: "_Unit", a: int, b: int) -> np.ndarray:
-    """The unit's ink in columns [a, b) of the line: (h, b - a)."""
-    return unit.ink[:, a - unit.c0:b - unit.c0]
+def _piece(unit: "_Unit", cuts: list["_Cut"], i: int, j: int) -> np.ndarray:
+    """The unit's ink between two of its cuts: (h, w) of the unit, zero elsewhere."""
+    return np.where(cuts[i].right & ~cuts[j].right, unit.ink, 0.0).astype(np.float32)
 
 
-def _confidences(network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (n, n_classes) and the confidence (n,) in the most probable class.
+def _read_pieces(network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """For each piece (n,): its digit (the most probable of the ten, never class 10), the confidence
+    in it, the margin (log of its probability over the runner-up's) and, for a network with a
+    rejection output (11 classes, the last "not a digit"), the probability of that, else None.
 
-    With one output neuron per class the confidence is that neuron's activation, not its share
-    of the normalised probabilities: a sigmoid output layer that is lukewarm about every class
-    ("none of these", typical of a badly cut piece) is then not mistaken for a confident one.
-    For a softmax output the two are the same.
+    "Not a digit" competes as a runner-up and caps the confidence at 1 - P(not a digit), so a piece
+    like no digit (two merged, half of one) scores low. With one output neuron per class the
+    confidence is that neuron's activation, so a sigmoid layer lukewarm about every class (a badly
+    cut piece) is not mistaken for a confident one; for softmax it is the probability.
     """
-    proba = network.predict_proba(x)  # (n, n_classes)
-    if getattr(network, "output_encoding", "one-hot") != "one-hot":
-        return proba, proba.max(axis=1)
-    a = np.asarray(network.feedforward(x), dtype=np.float64)  # (n, n_out)
-    return proba, np.clip(a[np.arange(len(a)), proba.argmax(axis=1)], 0.0, 1.0)
+    proba = np.asarray(network.predict_proba(x), dtype=np.float64)  # (n, n_classes)
+    digits = proba[:, :REJECT_CLASS]
+    digit, rows = digits.argmax(axis=1), np.arange(len(proba))
+    rival = np.sort(digits, axis=1)[:, -2]
+    if getattr(network, "output_encoding", None) == "one-hot" and hasattr(network, "feedforward"):
+        conf = np.clip(np.asarray(network.feedforward(x), dtype=np.float64)[rows, digit], 0.0, 1.0)
+    else:
+        conf = digits[rows, digit]
+    not_digit = None
+    if getattr(network, "n_classes", proba.shape[1]) == REJECT_CLASS + 1 and proba.shape[1] > REJECT_CLASS:
+        not_digit = proba[:, REJECT_CLASS]
+        rival, conf = np.maximum(rival, not_digit), np.minimum(conf, 1.0 - not_digit)
+    margin = np.log(np.maximum(digits[rows, digit], 1e-300)) - np.log(np.maximum(rival, 1e-300))
+    return digit, conf, np.minimum(margin, MARGIN_CAP), not_digit
+
+
+def _score(unit: "_Unit", cuts: list["_Cut"], i: int, j: int, line_height: float, typical: float,
+           digit: int, conf: float, margin: float, not_digit: float) -> float:
+    """A candidate piece's score, ``WEIGHTS`` times its ``FEATURES``; ``typical`` is the median width
+    of the line's units (of the line height)."""
+    mask = _piece(unit, cuts, i, j) > BOX_THRESHOLD
+    cols = np.flatnonzero(mask.any(axis=0))
+    w, h = (cols[-1] - cols[0] + 1) / line_height, _row_span(mask) / line_height
+    if w > MAX_PIECE_WIDTH:
+        return TOO_WIDE_SCORE
+    a, r, s, one = w / max(h, 1e-9), w / max(typical, 1e-9), cuts[i].strokes if i > 0 else 0.0, float(digit == 1)
+    m = [margin / 10] + [max(0.0, margin - k) / 10 for k in (5, 10, 15, 20, 30)]
+    hinges = [(r, 1.15), (r, 1.35), (-r, -0.6), (w, 0.7), (w, 0.9), (w, 1.0), (w, 1.1), (-w, -0.5), (-w, -0.3),
+              (-a, -0.35), (-a, -0.2), (a, 1.2), (-h, -0.8), (-h, -0.65)]
+    x = [10 * max(0.0, v - k) for v, k in hinges]
+    features = ([1.0, *x[:3], *m, *(one * v for v in m), one, *x[3:], s / 3, max(0.0, s - 2) / 3, float(cuts[i].joint),
+                 float((i, j) == (0, len(cuts) - 1)), max(math.log(max(conf, 1e-300)), -10.0), not_digit,
+                 2 * max(0.0, not_digit - 0.5)])
+    return float(np.dot(WEIGHTS, features))
 
 
 # ----- finding the units ---------------------------------------------------------------------------
@@ -216,53 +279,92 @@ def _units(ink: np.ndarray) -> list[_Unit]:
 
 # ----- cutting a unit ------------------------------------------------------------------------------
 def _cut_step(units: list[_Unit], line_height: float) -> int:
-    """Columns between candidate cuts: about CUTS_PER_HEIGHT per line height, coarser where the
-    units to cut are so wide that the pieces would exceed MAX_PIECES (a bound on the work)."""
+    """Columns between cuts: about CUTS_PER_HEIGHT per line height, fewer past MAX_PIECES pieces."""
     step = max(1.0, line_height / CUTS_PER_HEIGHT)
     wide = sum(u.c1 - u.c0 for u in units if u.c1 - u.c0 > SINGLE_WIDTH * line_height)
     span = (MAX_PIECE_WIDTH - MIN_PIECE_WIDTH) * line_height
-    pieces = (wide / step) * (span / step)  # cuts x piece widths
+    pieces = (wide / step) * (span / step) * JOINTS_PER_COLUMN  # cuts x piece widths
     if pieces > MAX_PIECES:
         step *= math.sqrt(pieces / MAX_PIECES)
     return max(1, round(step))
 
 
-def _candidate_cuts(unit: _Unit, line_height: float, step: int) -> tuple[list[int], list[tuple[int, int]]]:
-    """Cut positions within a unit and the digit-like pieces between pairs of them.
-
-    The whole unit is always a candidate (scored down if too wide), so every unit is read.
-    """
+def _candidate_cuts(unit: _Unit, line_height: float, step: int) -> tuple[list[_Cut], list[tuple[int, int]]]:
+    """Candidate cuts of a unit (its two ends first and last), every ``step`` columns straight down
+    and at joints, and the digit-like pieces between pairs of them, as index pairs into the cuts.
+    The whole unit is always a candidate piece, so every unit is read."""
     c0, c1 = unit.c0, unit.c1
-    if c1 - c0 <= SINGLE_WIDTH * line_height:
-        return [c0, c1], [(c0, c1)]
+    h, w = unit.ink.shape
+    ends = [_Cut(c0, np.ones((h, w), bool), 0.0), _Cut(c1, np.zeros((h, w), bool), 0.0)]
+    if w <= SINGLE_WIDTH * line_height:
+        return ends, [(0, 1)]
     mask = unit.ink > BOX_THRESHOLD
-    cuts = sorted(set(range(c0, c1, step)) | {c1})
+    thick = _stroke_width(mask)
+    # The faint rim follows the nearest stroke pixel to its side of a cut.
+    near = ndimage.distance_transform_edt(~mask, return_distances=False, return_indices=True)
+    columns = np.broadcast_to(np.arange(w), (h, w))
+    cuts, seen = [ends[0]], set()
+    for c in range(step, w, step):
+        runs, joints = _crossings(mask[:, c], JOINT_WIDTH * thick)
+        cuts.append(_Cut(c0 + c, columns >= c, sum(b - a for a, b in runs) / thick))
+        for chosen in joints:
+            right = _joint(mask, c, chosen)
+            if right is None:
+                continue
+            key = right.tobytes()
+            if key not in seen:
+                seen.add(key)
+                cuts.append(_Cut(c0 + c, right[tuple(near)], sum(b - a for a, b in chosen) / thick, True))
+    cuts.append(ends[1])
+    inked = [r & mask for r in (cut.right for cut in cuts)]
     lo, hi = MIN_PIECE_WIDTH * line_height, MAX_PIECE_WIDTH * line_height
-    pieces = [(a, b) for i, a in enumerate(cuts) for b in cuts[i + 1:]
-              if lo <= b - a <= hi and _row_span(mask[:, a - c0:b - c0]) >= MIN_PIECE_HEIGHT * line_height]
-    if (c0, c1) not in pieces:
-        pieces.append((c0, c1))
+    pieces, last = [], len(cuts) - 1
+    at = [cut.column for cut in cuts[:last]]  # in order
+    for i in range(last):
+        for j in [*range(i + 1, bisect.bisect_right(at, at[i] + hi + 2 * step)), last]:
+            if (inked[j] & ~inked[i]).any():  # the cuts cross: a piece between them would lose ink
+                continue
+            piece = inked[i] & ~inked[j]
+            cols = np.flatnonzero(piece.any(axis=0))
+            if cols.size and lo <= cols[-1] - cols[0] + 1 <= hi and _row_span(piece) >= MIN_PIECE_HEIGHT * line_height:
+                pieces.append((i, j))
+    if (0, last) not in pieces:
+        pieces.append((0, last))
     return cuts, pieces
 
 
-def _log_shape_prior(unit: _Unit, a: int, b: int, line_height: float) -> float:
-    """log of a prior on a piece's shape (width / height of its ink), 0 for ordinary digits."""
-    mask = _piece(unit, a, b) > BOX_THRESHOLD
-    cols = np.flatnonzero(mask.any(axis=0))
-    width = cols[-1] - cols[0] + 1
-    if width > MAX_PIECE_WIDTH * line_height:
-        return TOO_WIDE_LOG_PRIOR
-    aspect = width / max(_row_span(mask), 1)
-    if aspect > WIDE_ASPECT:
-        return -(((aspect - WIDE_ASPECT) / WIDE_SCALE) ** 2)
-    return NARROW_LOG_PRIOR if aspect < NARROW_ASPECT else 0.0
+def _crossings(column: np.ndarray, thin: float) -> tuple[list[tuple[int, int]], list[list[tuple[int, int]]]]:
+    """The runs [a, b) of ink in a column of the mask, and its thin ones alone and in pairs."""
+    edges = np.flatnonzero(np.diff(np.r_[0, column.astype(np.int8), 0]))
+    runs = list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    thin_runs = [r for r in runs if r[1] - r[0] <= thin]
+    pairs = [[a, b] for i, a in enumerate(thin_runs) for b in thin_runs[i + 1:]] if len(runs) > 2 else []
+    return runs, [[r] for r in thin_runs] + pairs
 
 
-def _log_split_prior(unit: _Unit, a: int, b: int, line_height: float) -> float:
-    """log of a prior against cutting a unit that may be a single wide digit: without it, two
-    fragments that each look like a digit (the classifier is confident about many shapes) win."""
-    whole = (a, b) == (unit.c0, unit.c1)
-    return SPLIT_LOG_PRIOR if not whole and unit.c1 - unit.c0 <= AMBIGUOUS_WIDTH * line_height else 0.0
+def _joint(mask: np.ndarray, c: int, runs: list[tuple[int, int]]) -> np.ndarray | None:
+    """The pixels right of a cut through ``runs`` of column c (each stroke then wholly on the side of
+    its centre), if it splits the ink in parts of at least MIN_SIDE_INK each and is not the straight cut."""
+    cut = mask.copy()
+    for a, b in runs:
+        cut[a:b, c] = False
+    labels, n = ndimage.label(cut, structure=np.ones((3, 3), bool))
+    if n < 2:
+        return None
+    index, columns = np.arange(1, n + 1), np.broadcast_to(np.arange(mask.shape[1]), mask.shape)
+    centre = ndimage.sum_labels(columns, labels, index) / ndimage.sum_labels(cut, labels, index)
+    right = np.r_[False, centre >= c][labels]  # by label; 0 is the paper
+    for a, b in runs:
+        right[a:b, c] = True
+    if not MIN_SIDE_INK <= right[mask].mean() <= 1 - MIN_SIDE_INK or (right == (columns >= c))[mask].all():
+        return None
+    return right
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """The typical width of the strokes (pixels): twice the ink's area over its outline's length."""
+    inner = ndimage.binary_erosion(mask, border_value=0)
+    return max(1.0, 2.0 * float(mask.sum()) / max(1.0, float((mask & ~inner).sum())))
 
 
 def _best_split(cuts: list[int], pieces: list[tuple[int, int]], log_score: dict) -> list[tuple[int, int]]:
@@ -284,9 +386,10 @@ def _best_split(cuts: list[int], pieces: list[tuple[int, int]], log_score: dict)
     return split[::-1]
 
 
-def _box(unit: _Unit, a: int, b: int, scale: float) -> tuple[int, int, int, int]:
-    """The ink box of the unit's columns [a, b), in the original image's pixels."""
-    piece = _piece(unit, a, b) > BOX_THRESHOLD
+def _box(unit: _Unit, cuts: list[_Cut], i: int, j: int, scale: float) -> tuple[int, int, int, int]:
+    """The ink box of a piece of the unit, in the original image's pixels."""
+    piece = _piece(unit, cuts, i, j) > BOX_THRESHOLD
     rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
-    x0, y0, x1, y1 = a + int(cols[0]), int(rows[0]), a + int(cols[-1]) + 1, int(rows[-1]) + 1
+    x0, y0 = unit.c0 + int(cols[0]), int(rows[0])
+    x1, y1 = unit.c0 + int(cols[-1]) + 1, int(rows[-1]) + 1
     return (math.floor(x0 / scale), math.floor(y0 / scale), math.ceil(x1 / scale), math.ceil(y1 / scale))
