@@ -8,6 +8,7 @@ from nndl.cli import main
 from nndl.recipes import load_recipe
 
 FAST = ("fast-99", "fast-995")
+BEYOND = ("beyond-wide",)
 
 
 @pytest.mark.parametrize("recipe_id", FAST)
@@ -30,3 +31,21 @@ def test_a_time_to_accuracy_recipe_runs_and_writes_its_training_seconds(recipe_i
     assert 0 < seconds <= row["seconds"]                 # training alone, within the run's wall time
     seed = json.loads((out / recipe_id / "seed0.json").read_text())
     assert seed["training_seconds"] == seconds and seed["best_validation_epoch"] == 0
+
+
+@pytest.mark.parametrize("recipe_id", BEYOND)
+def test_a_recipe_beyond_the_book_selects_on_validation_and_runs_a_short_epoch(recipe_id, tmp_path, capsys):
+    recipe = load_recipe(recipe_id)
+    assert recipe["settings"]["evaluate_on"] == "validation" and recipe["settings"]["augment"]
+    out = tmp_path / "rep"
+    assert main(["reproduce", recipe_id, "--epochs", "1", "--train-size", "500", "--out", str(out), "--quiet"]) == 0
+    (row,) = json.loads((out / "results.json").read_text())
+    assert row["metric"] == "test-at-best-validation" and 0.3 < row["measured_best"] <= 1
+
+
+def test_the_list_names_the_published_results_each_recipe_beyond_the_book_builds_on(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    for recipe_id in (*FAST, *BEYOND):
+        at = next(i for i, line in enumerate(listing) if line.startswith(recipe_id + " "))
+        assert listing[at + 1].strip() == f"references: {load_recipe(recipe_id)['references']}"

@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
             r = load_recipe(rid)
             book = f" (book: {100 * r['book']:.2f}% {r['metric']})" if r.get("book") is not None else ""
             print(f"{rid:22s} {r['description']}{book}")
+            if r.get("references"):          # the published results a recipe beyond the book builds on
+                print(f"{'':22s} references: {r['references']}")
         return 0
     for rid in args.ids:
         load_recipe(rid)  # fail fast on a typo, before any training
