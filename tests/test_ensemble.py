@@ -73,6 +73,9 @@ def test_cli_trains_members_in_parallel_saves_them_and_reports_the_vote(tmp_path
     assert not np.array_equal(nets[0].get_weights()[0], nets[1].get_weights()[0])       # different seeds
     assert report["vote_accuracy"] == Ensemble(nets).accuracy(test)
     assert f"plurality vote of 3: test accuracy {100 * report['vote_accuracy']:.2f}%" in printed
+    averaged = np.mean([net.predict_proba(test[0]) for net in nets], axis=0).argmax(axis=1) == test[1]
+    assert report["averaged_accuracy"] == averaged.mean() and report["averaged_errors"] == (~averaged).sum()
+    assert f"averaged probabilities of 3: test accuracy {100 * averaged.mean():.2f}%" in printed
 
     # nndl reproduce's runner for kind = "ensemble": seed 0 uses member seeds 0..2, as the CLI did, with
     # the same settings (recipe + overrides), so it finds all three members finished and trains nothing.

@@ -137,9 +137,12 @@ def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int 
         members.append({"member": r["member"], "seed": r["seed"], "path": r["save"],
                         "test_accuracy": float(correct.mean()), "errors": int((~correct).sum()),
                         "seconds": r.get("seconds"), "epochs_run": r.get("epochs_run")})
-    vote_correct = Ensemble(networks).predict(x) == y
+    ensemble = Ensemble(networks)
+    vote_correct = ensemble.predict(x) == y
+    averaged_correct = ensemble.predict_proba(x).argmax(axis=1) == y      # the other way to combine them
     report = {"n_members": n_members, "settings": results[0]["settings"], "members": members,
               "vote_accuracy": float(vote_correct.mean()), "vote_errors": int((~vote_correct).sum()),
+              "averaged_accuracy": float(averaged_correct.mean()), "averaged_errors": int((~averaged_correct).sum()),
               "test_size": int(len(y)), "seconds": round(sum(m["seconds"] or 0.0 for m in members), 2),
               "wall_seconds": round(time.perf_counter() - start, 2),
               "epochs_run": max(m["epochs_run"] or 0 for m in members),
@@ -154,6 +157,9 @@ def report_lines(report: dict) -> list[str]:
              f"({m['errors']} errors)" for m in report["members"]]
     lines.append(f"plurality vote of {report['n_members']}: test accuracy {100 * report['vote_accuracy']:.2f}% "
                  f"({report['vote_errors']} errors of {report['test_size']})")
+    if "averaged_accuracy" in report:        # reports written before it was measured lack it
+        lines.append(f"averaged probabilities of {report['n_members']}: test accuracy "
+                     f"{100 * report['averaged_accuracy']:.2f}% ({report['averaged_errors']} errors)")
     return lines
 
 

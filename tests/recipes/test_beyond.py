@@ -9,6 +9,7 @@ from nndl.recipes import load_recipe
 
 FAST = ("fast-99", "fast-995")
 BEYOND = ("beyond-wide",)
+ENSEMBLES = ("beyond-ensemble",)
 
 
 @pytest.mark.parametrize("recipe_id", FAST)
@@ -46,6 +47,13 @@ def test_a_recipe_beyond_the_book_selects_on_validation_and_runs_a_short_epoch(r
 def test_the_list_names_the_published_results_each_recipe_beyond_the_book_builds_on(capsys):
     assert main(["reproduce", "--list"]) == 0
     listing = capsys.readouterr().out.splitlines()
-    for recipe_id in (*FAST, *BEYOND):
+    for recipe_id in (*FAST, *BEYOND, *ENSEMBLES):
         at = next(i for i, line in enumerate(listing) if line.startswith(recipe_id + " "))
         assert listing[at + 1].strip() == f"references: {load_recipe(recipe_id)['references']}"
+
+
+@pytest.mark.parametrize("recipe_id", ENSEMBLES)
+def test_an_ensemble_beyond_the_book_votes_members_of_a_recipe_beyond_it(recipe_id):
+    recipe = load_recipe(recipe_id)
+    assert recipe["kind"] == "ensemble" and recipe["n_members"] >= 5
+    assert load_recipe(recipe["members"])["settings"]["evaluate_on"] == "validation"   # members select on validation

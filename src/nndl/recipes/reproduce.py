@@ -101,7 +101,7 @@ def run_ensemble(recipe: dict, seed: int, out: str, *, overrides: dict, data_dir
     if verbose:
         print("\n".join(report_lines(report)), flush=True)
     return {"measured": report["vote_accuracy"], "seconds": report["seconds"], "epochs_run": report["epochs_run"],
-            "seed": seed, "vote_errors": report["vote_errors"],
+            "seed": seed, "vote_errors": report["vote_errors"], "averaged_accuracy": report["averaged_accuracy"],
             "member_accuracies": [m["test_accuracy"] for m in report["members"]]}
 
 
