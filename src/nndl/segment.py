@@ -132,13 +132,17 @@ def read_ink(network, ink: np.ndarray) -> NumberRead:
     step = _cut_step(units, line_height)
     plans = [_candidate_cuts(u, line_height, step) for u in units]
     keys = [(k, i, j) for k, (_, pieces) in enumerate(plans) for i, j in pieces]
-    x = np.stack([centre_digit(_piece(units[k], plans[k][0], i, j)) for k, i, j in keys])  # (n, 784)
+    inks = [_piece(units[k], plans[k][0], i, j) for k, i, j in keys]
+    x = np.stack([centre_digit(ink) for ink in inks])  # (n, 784)
     digit, conf, margin, not_digit = _read_pieces(network, x)  # (n,) each; not_digit None for ten outputs
     typical = float(np.median([u.c1 - u.c0 for u in units])) / line_height
+    by_unit: list[dict[tuple[int, int], int]] = [{} for _ in units]   # (i, j) -> index into keys
+    for n, (k, i, j) in enumerate(keys):
+        by_unit[k][(i, j)] = n
     digits: list[DigitRead] = []
     for k, (cuts, pieces) in enumerate(plans):
-        at = {(i, j): n for n, (kk, i, j) in enumerate(keys) if kk == k}
-        score = {p: _score(units[k], cuts, *p, line_height, typical, digit[n], conf[n], margin[n],
+        at = by_unit[k]
+        score = {p: _score(inks[n] > BOX_THRESHOLD, cuts, *p, line_height, typical, digit[n], conf[n], margin[n],
                            0.0 if not_digit is None else not_digit[n]) for p, n in at.items()}
         for i, j in _best_split(list(range(len(cuts))), pieces, score):
             n = at[(i, j)]
@@ -193,11 +197,11 @@ def _read_pieces(network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return digit, conf, np.minimum(margin, MARGIN_CAP), not_digit
 
 
-def _score(unit: "_Unit", cuts: list["_Cut"], i: int, j: int, line_height: float, typical: float,
+def _score(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height: float, typical: float,
            digit: int, conf: float, margin: float, not_digit: float) -> float:
-    """A candidate piece's score, ``WEIGHTS`` times its ``FEATURES``; ``typical`` is the median width
-    of the line's units (of the line height)."""
-    mask = _piece(unit, cuts, i, j) > BOX_THRESHOLD
+    """A candidate piece's score, ``WEIGHTS`` times its ``FEATURES``: ``mask`` (h, w of the unit) is
+    the piece's ink, between cuts i and j; ``typical`` is the median width of the line's units (of
+    the line height)."""
     cols = np.flatnonzero(mask.any(axis=0))
     w, h = (cols[-1] - cols[0] + 1) / line_height, _row_span(mask) / line_height
     if w > MAX_PIECE_WIDTH:
