@@ -120,13 +120,15 @@ def make_callbacks(settings: dict, validation) -> list:
     )
 
     callbacks: list = []
-    if settings["evaluate_on"] == "validation":    # the network saved is the one the result reports
+    keeps_best = settings["evaluate_on"] == "validation"    # the network saved is the one the result reports
+    if keeps_best:
         callbacks.append(BestWeights())
     if settings["monitor_every"]:
         callbacks.append(BatchMonitor(validation, every=int(settings["monitor_every"]),
                                       size=int(settings["monitor_size"])))
     if settings["early_stopping"]:
-        callbacks.append(EarlyStopping(patience=int(settings["early_stopping"])))
+        # With BestWeights there, one copy of the best weights is enough.
+        callbacks.append(EarlyStopping(patience=int(settings["early_stopping"]), restore_best_weights=not keeps_best))
     patience, factor = settings["schedule_patience"], settings["schedule_factor"]
     schedule = {"plateau": lambda: PlateauSchedule(patience, factor, settings["schedule_floor"]),
                 "step": lambda: StepSchedule(patience, factor),

@@ -33,6 +33,7 @@ class Callback:
     def on_epoch_begin(self, epoch: int) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
     def on_train_end(self, logs: dict) -> None: ...
+    def on_diverged(self, epoch: int, logs: dict) -> None: ...   # then the trainer raises TrainingDivergedError
     # on_batch_end(self, batch, logs) is looked up only where a callback defines it (it costs time).
 
     def state(self) -> dict:
@@ -102,10 +103,11 @@ def _improved(value: float, best: float | None, min_delta: float) -> bool:
 class BestWeights(Callback):
     """Keep the weights of the epoch with the best ``monitor`` (default validation accuracy) and
     end training with them: the network then is the one chapter 6 reports, the test accuracy at
-    the best validation epoch. The kept weights travel in checkpoints, so a resumed run ends the same."""
+    the best validation epoch. The kept weights travel in checkpoints, so a resumed run ends the same.
+    ``keeps_weights=False`` tracks the best epoch without copying its weights."""
 
-    def __init__(self, monitor: str = "evaluation_accuracy", min_delta: float = 0.0):
-        self.monitor, self.min_delta = monitor, float(min_delta)
+    def __init__(self, monitor: str = "evaluation_accuracy", min_delta: float = 0.0, keeps_weights: bool = True):
+        self.monitor, self.min_delta, self.keeps_weights = monitor, float(min_delta), keeps_weights
         self.best: float | None = None
         self.best_epoch = -1
         self.wait = 0             # epochs since the best one
@@ -119,7 +121,8 @@ class BestWeights(Callback):
         value = -value if self.monitor.endswith("cost") else value
         if _improved(value, self.best, self.min_delta):
             self.best, self.best_epoch, self.wait = value, epoch, 0
-            self.best_weights = self.trainer.network.get_weights()
+            if self.keeps_weights:
+                self.best_weights = self.trainer.network.get_weights()
         else:
             self.wait += 1
 
@@ -148,8 +151,8 @@ class EarlyStopping(BestWeights):
                  restore_best_weights: bool = True):
         if patience < 1:
             raise ValueError(f"patience must be >= 1 epoch, got {patience}")
-        super().__init__(monitor, min_delta)
-        self.patience, self.restore_best_weights = int(patience), restore_best_weights
+        super().__init__(monitor, min_delta, keeps_weights=restore_best_weights)
+        self.patience = int(patience)
         self.stopped_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
@@ -160,11 +163,8 @@ class EarlyStopping(BestWeights):
                               f"{self.monitor} for {self.patience} epochs (best at epoch {self.best_epoch})")
 
     def on_train_end(self, logs: dict) -> None:
-        if self.restore_best_weights and self.stopped_epoch is not None:
+        if self.stopped_epoch is not None:      # best_weights is None unless they are kept
             super().on_train_end(logs)
-
-    def arrays(self) -> dict:
-        return super().arrays() if self.restore_best_weights else {}
 
 
 class PlateauSchedule(Callback):
@@ -342,13 +342,14 @@ class MetricsLog(Callback):
             atomic_write_bytes(self.path, "".join(keep).encode())
 
     def on_epoch_end(self, epoch: int, logs: dict) -> None:
-        self._write({k: logs.get(k) for k in self.KEYS})
+        self._write(logs)
 
     def on_diverged(self, epoch: int, logs: dict) -> None:
         """The epoch training diverged in, marked so (the trainer then stops with an error)."""
-        self._write({**{k: logs.get(k) for k in self.KEYS}, "diverged": True})
+        self._write(logs, diverged=True)
 
-    def _write(self, record: dict) -> None:
+    def _write(self, logs: dict, **marks: Any) -> None:
+        record = {**{k: logs.get(k) for k in self.KEYS}, **marks}
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()

@@ -173,9 +173,7 @@ class Trainer:
         if not bad and all(bool(np.isfinite(p.value).all()) for p in self.network.params):
             return
         what = f"the {bad[0].replace('_', ' ')} became {logs[bad[0]]}" if bad else "the weights became NaN or infinite"
-        for cb in self.callbacks:
-            if isinstance(cb, MetricsLog):
-                cb.on_diverged(epoch, logs)
+        self._call("on_diverged", epoch, logs)
         saved = [cb.path for cb in self.callbacks if isinstance(cb, Checkpoint) and os.path.exists(cb.path)]
         kept = f"; the last good checkpoint is {saved[0]}" if saved else ""
         raise TrainingDivergedError(
