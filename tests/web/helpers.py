@@ -8,12 +8,14 @@ fixture calls it.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import socket
 import struct
 import subprocess
+import sys
 import time
 import urllib.request
 import zlib
@@ -111,3 +113,36 @@ def wait_for_server(url: str, proc: subprocess.Popen, log_path, seconds: float =
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"nndl serve did not start: {log_path.read_text()}")
         time.sleep(0.1)
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update"]
+
+
+@contextlib.contextmanager
+def served_page(folder, *serve_args: str, viewport: dict):
+    """(Chromium page, url): ``nndl serve`` with ``serve_args`` in a subprocess on a free port, its
+    log in ``folder``/server.log, and a browser page of the given size once it answers. Both stop
+    on exit. No skip: a missing or broken Chromium must fail the test suite."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--port", str(port), *serve_args],
+                                stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                wait_for_server(url, proc, folder / "server.log")
+                yield browser.new_page(viewport=viewport), url
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

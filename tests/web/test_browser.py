@@ -14,8 +14,6 @@ import base64
 import json
 import os
 import shutil
-import subprocess
-import sys
 import urllib.request
 
 import numpy as np
@@ -25,11 +23,8 @@ from nndl.data import images
 from nndl.models import load_default_model
 from nndl.reading import decide
 from nndl.segment import read_number
-from tests.web.helpers import free_port, wait_for_server
+from tests.web.helpers import served_page
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
 SCALE = 10  # canvas pixels per MNIST pixel: 28 x 10 = the 280-pixel canvas
 
 
@@ -42,32 +37,10 @@ def net():
 @pytest.fixture(scope="module")
 def page(net, tmp_path_factory):
     """Chromium showing the page of ``nndl serve`` (a subprocess on a free port), both started at once."""
-    from playwright.sync_api import sync_playwright
-
-    folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as p:
-            # No skip: a missing or broken Chromium must fail the test suite.
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                wait_for_server(url, proc, folder / "server.log")
-                page = browser.new_page(viewport={"width": 1100, "height": 900})
-                page.goto(url + "/")
-                page.wait_for_function("document.getElementById('model-name').textContent.includes('parameters')")
-                yield page
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with served_page(tmp_path_factory.mktemp("serve"), viewport={"width": 1100, "height": 900}) as (page, url):
+        page.goto(url + "/")
+        page.wait_for_function("document.getElementById('model-name').textContent.includes('parameters')")
+        yield page
 
 
 def _row_runs(img28: np.ndarray) -> list[tuple[int, int, int]]:

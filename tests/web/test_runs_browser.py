@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.helpers import free_port, wait_for_server
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.web.helpers import served_page
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 8
@@ -33,34 +32,14 @@ TRAIN = ["--sizes", "784,100,10", "--cost", "cross-entropy", "--eta", "0.5", "--
 def served(tmp_path_factory):
     """(page, runs folder): Chromium on the Runs tab of ``nndl serve --runs DIR``, DIR holding a copy
     of docs/runs' chapter 1 and 3 runs."""
-    from playwright.sync_api import sync_playwright
-
     folder = tmp_path_factory.mktemp("serve-runs")
     runs = folder / "runs"
     shutil.copytree(ROOT / "docs" / "runs" / "reproduce", runs / "reproduce")
-    port = free_port()
-    with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nndl.cli.serve", "--port", str(port), "--runs", str(runs)],
-                                stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-            try:
-                wait_for_server(url, proc, folder / "server.log")
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(url + "/#poll=250")
-                page.click("#tab-runs")
-                page.wait_for_function("() => window.nndlRuns.polls > 0 && window.nndlRuns.runs.length > 0")
-                yield page, runs
-            finally:
-                browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with served_page(folder, "--runs", str(runs), viewport={"width": 1280, "height": 900}) as (page, url):
+        page.goto(url + "/#poll=250")
+        page.click("#tab-runs")
+        page.wait_for_function("() => window.nndlRuns.polls > 0 && window.nndlRuns.runs.length > 0")
+        yield page, runs
 
 
 def _points(page, run_id: str, key: str = "evaluation_accuracy") -> int:
