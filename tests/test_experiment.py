@@ -56,3 +56,26 @@ def test_reproduce_resumes_its_own_runs_and_refuses_to_mix_in_runs_of_other_sett
     (row,) = reproduce(["ch3-ce-30"], out=out, overrides={**small, "epochs": 2}, verbose=False)
     assert [json.loads(line)["epoch"] for line in open(base + ".jsonl")] == [0, 1]
     assert json.load(open(base + ".json"))["epochs_run"] == 2 and row["epochs"] == 2
+
+
+def test_the_elastic_distortion_setting_keeps_labels_and_ink_and_a_cut_off_run_resumes_identically(tmp_path):
+    import numpy as np
+
+    from nndl.experiment import distortion
+
+    settings = settings_from({**SMALL, "train_size": 500, "epochs": 2, "augment": True, "distortion": "elastic",
+                             "monitor": ["evaluation_cost"]})
+    assert distortion({**settings, "augment": False}) is None
+    (x, y), _, _ = data = load_data(settings)
+    elastic, affine = distortion(settings), distortion({**settings, "distortion": "affine"})
+    a, b = elastic(x, np.random.default_rng(3)), affine(x, np.random.default_rng(3))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1 and not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, elastic(x, np.random.default_rng(3)))       # seeded
+    ink = lambda images: images.reshape(len(images), -1).sum(axis=1)
+    assert np.median(np.abs(ink(a) - ink(x)) / ink(x)) < 0.2                         # the digit stays a digit
+    whole = run(settings, 0, data=data)
+    run({**settings, "epochs": 1}, 0, checkpoint=str(tmp_path), data=data)            # cut off after epoch 0
+    resumed = run(settings, 0, checkpoint=str(tmp_path), resume=str(tmp_path), data=data)
+    assert [r["evaluation_cost"] for r in resumed["history"]] == [r["evaluation_cost"] for r in whole["history"]]
+    with pytest.raises(Exception, match="distortion"):
+        settings_from({**SMALL, "distortion": "wavy"})

@@ -22,6 +22,7 @@ The settings keep the values asked for, so a quick run is the same run, cut shor
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -161,7 +162,6 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     ``result["best_validation_accuracy"]`` and ``result["test_accuracy_at_best_validation"]``
     are filled when the validation set is monitored (``evaluate_on = "validation"``)."""
     from . import backend
-    from .data import augment as random_distortion
     from .nn import kernels
     from .train.checkpoint import read_checkpoint_meta
     from .train.trainer import fit
@@ -180,7 +180,7 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     # A resumed run also counts the training time of the epochs done before the resume (read now:
     # the run writes new checkpoints over this one).
     before = read_checkpoint_meta(resume)["trainer"]["next_epoch"] if resume else 0
-    augment = random_distortion if settings["augment"] else None   # new distortions each epoch
+    augment = distortion(settings)
     history = fit(net, training, run_epochs(settings), settings["mini_batch_size"], settings["eta"],
                   evaluation_data=evaluation, test_data=test if on_validation else None,
                   callbacks=make_callbacks(settings, validation), seed=seed, verbose=verbose, progress=progress,
@@ -190,6 +190,18 @@ def run(settings: dict, seed: int = 0, *, data_dir: str | None = None, verbose: 
     if save:
         net.save(save, settings=settings, seed=seed)
     return summarize(history, settings, seed, seconds, net)
+
+
+def distortion(settings: dict):
+    """The function drawing each epoch's random distortions (``nndl.data.augment``), or None."""
+    from .data import augment
+    from .data.expand import ELASTIC_ALPHA, ELASTIC_SIGMA
+
+    if not settings["augment"]:
+        return None
+    if settings["distortion"] == "elastic":  # Simard et al. 2003's field on top of the affine one
+        return functools.partial(augment, elastic_alpha=ELASTIC_ALPHA, elastic_sigma=ELASTIC_SIGMA)
+    return augment
 
 
 def _fit_full_batch(net, settings: dict, training, evaluation, verbose: bool):

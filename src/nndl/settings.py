@@ -167,7 +167,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("digits", None, "data", int_list, help="train and evaluate on these digits only, e.g. 0,1", is_list=True),
     S("expand", None, "data", str, ("shift4", "reading"),
       "shift4: the book's 250,000 one-pixel-shifted images; reading: photos of paper and non-digits"),
-    S("augment", False, "data"),     # random affine distortions, new each epoch (recipes and Python)
+    S("augment", False, "data"),     # random distortions, new each epoch (recipes and Python)
+    S("distortion", "affine", "data", str, ("affine", "elastic"),
+      "with augment: affine (rotation, skew, shift) or elastic (the same plus Simard's elastic field)"),
     S("evaluate_on", "test", "data", str, ("test", "validation"), "data monitored each epoch",
       sweepable=False),              # a sweep always selects on validation data
     S("monitor_every", None, "data", positive_int, metavar="N",
