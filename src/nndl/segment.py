@@ -4,10 +4,7 @@ Chapter 1 of the book splits handwriting recognition into segmentation and class
 suggests trying many candidate splits and keeping the one the digit classifier is most confident
 about. We do that, in two steps:
 
-1. Split at gaps in the ink. Runs of columns holding ink separate digits; within a run, separate
-   strokes (8-connected components) side by side are separate digits too, while strokes stacked
-   over each other (a "5" whose bar floats) stay together. Each unit is one digit, or several that
-   touch. The line height (the median height of the units) sets the scale of what follows.
+1. Split at gaps in the ink into units, each one digit or several that touch (``nndl.ink_units``).
 2. A unit wider than half the line height is cut. Candidate cuts run straight down a column, or
    cut only one or two thin crossings of the column by a stroke when that alone splits the ink in
    two: the joint where two digits touch, which leaves both whole even where one leans over the
@@ -19,7 +16,8 @@ about. We do that, in two steps:
    height, of its own height, of the line's other units) and the ink its cut goes through. Each
    piece costs a constant, so splitting pays only where the pieces read clearly better than the
    whole. The weights were fitted (a linear-chain CRF) on numbers written with MNIST validation
-   digits, one pair touching or none (``nndl.data.marks.number``), as read by three networks.
+   digits, one pair touching or none (``nndl.data.marks.number``), as read by the bundled reader:
+   ``benchmarks/fit_segmenter.py``.
 
 Limits: one line of digits, written left to right; a digit broken into parts side by side is read
 as two; a "1" pressed against its neighbour is often read as part of it ("41" as "4"): a
@@ -36,13 +34,10 @@ from typing import Any, Iterable
 import numpy as np
 from scipy import ndimage
 
-from .data.imagefile import MAX_SIDE, pil_image, read_image
-from .data.images import BOX_THRESHOLD, NoDigitError, centre_digit, ink_map
-from .errors import NNDLError
+from .data.imagefile import MAX_SIDE, read_image
+from .data.images import BOX_THRESHOLD, centre_digit, ink_map
+from .ink_units import SegmentationError, _line_units, _row_span, _Unit, _units, _work_scale  # noqa: F401
 
-WORK_HEIGHT = 48          # the line is scaled down to about this height (pixels) before the search
-MIN_UNIT_HEIGHT = 0.3     # units lower than this (of the line height) are dashes or dirt: ignored
-STACKED = 0.5             # strokes overlapping by this share of the narrower one's columns are one unit
 SINGLE_WIDTH = 0.5        # units at most this wide (of the line height) are one digit
 MAX_PIECE_WIDTH = 1.3     # candidate pieces are at most this wide (of the line height) ...
 MIN_PIECE_WIDTH = 0.15    # ... at least this wide ...
@@ -52,7 +47,6 @@ MAX_PIECES = 4000         # ... unless that makes more candidate pieces than thi
 JOINTS_PER_COLUMN = 2     # about this many cuts per column (straight and joints), to bound the work
 JOINT_WIDTH = 2.0         # a crossing at most this many stroke widths long may be a joint of two digits
 MIN_SIDE_INK = 0.15       # a joint leaves at least this share of the unit's ink on each side
-MAX_DIGITS = 64           # more separate marks than this is not a number
 MARGIN_CAP = 40.0         # margins (log probability ratios) above this count as this
 REJECT_CLASS = 10         # in an 11-output network, the "not a digit" output
 TOO_WIDE_SCORE = -1000.0  # a unit read whole although wider than any digit: last resort
@@ -65,10 +59,6 @@ WEIGHTS = np.array([  # fitted as the module docstring says; the first is the co
     -10.737, -0.120, 0.021, -0.382, 3.092, -0.717, 0.089, -0.325, -0.070, 0.264, 0.406, -1.118, -0.919,
     -0.381, 0.004, 0.000, 1.177, -0.351, -0.480, -2.681, 2.499, -0.074, -0.975, 1.084, 0.666, 0.396, -1.021,
     0.826, 0.323, 1.824, 0.565, -2.431, 0.742, 0.128, 1.104])
-
-
-class SegmentationError(NNDLError, ValueError):
-    """The image cannot be read as one line of digits (e.g. far too many separate marks)."""
 
 
 @dataclass
@@ -101,15 +91,6 @@ class NumberRead:
 
 
 @dataclass
-class _Unit:
-    """Ink of one digit or of several touching digits: columns [c0, c1) of its own ink map."""
-
-    c0: int
-    c1: int
-    ink: np.ndarray  # (h, c1 - c0): this unit's ink only, the neighbours' ink removed
-
-
-@dataclass
 class _Cut:
     """A way to cut a unit in two: the pixels on its right (h, w of the unit) and the ink it cuts."""
 
@@ -126,44 +107,46 @@ def read_number(network, source, *, max_side: int = MAX_SIDE, formats: Iterable[
 
 def read_ink(network, ink: np.ndarray) -> NumberRead:
     """Read the digits of an ink map (h, w) as made by ``nndl.data.images.ink_map``."""
-    ink, scale = _work_scale(np.asarray(ink, dtype=np.float32))
-    units, line_height = _line_units(ink)
-    # Every candidate piece of every unit, classified in one batch.
-    step = _cut_step(units, line_height)
-    plans = [_candidate_cuts(u, line_height, step) for u in units]
-    keys = [(k, i, j) for k, (_, pieces) in enumerate(plans) for i, j in pieces]
-    inks = [_piece(units[k], plans[k][0], i, j) for k, i, j in keys]
-    x = np.stack([centre_digit(ink) for ink in inks])  # (n, 784)
-    digit, conf, margin, not_digit = _read_pieces(network, x)  # (n,) each; not_digit None for ten outputs
-    typical = float(np.median([u.c1 - u.c0 for u in units])) / line_height
-    by_unit: list[dict[tuple[int, int], int]] = [{} for _ in units]   # (i, j) -> index into keys
-    for n, (k, i, j) in enumerate(keys):
-        by_unit[k][(i, j)] = n
-    digits: list[DigitRead] = []
-    for k, (cuts, pieces) in enumerate(plans):
-        at = by_unit[k]
-        score = {p: _score(inks[n] > BOX_THRESHOLD, cuts, *p, line_height, typical, digit[n], conf[n], margin[n],
-                           0.0 if not_digit is None else not_digit[n]) for p, n in at.items()}
-        for i, j in _best_split(list(range(len(cuts))), pieces, score):
-            n = at[(i, j)]
-            digits.append(DigitRead(int(digit[n]), float(conf[n]), _box(units[k], cuts, i, j, scale),
-                                    None if not_digit is None else float(not_digit[n])))
+    digits = []
+    for unit in lattice(network, ink):
+        score = {p: TOO_WIDE_SCORE if f is None else float(np.dot(WEIGHTS, f)) for p, f in unit.features.items()}
+        digits += [unit.digit_read(p) for p in _best_split(list(range(len(unit.cuts))), list(score), score)]
     return NumberRead("".join(str(d.digit) for d in digits), digits)
 
 
-def _line_units(ink: np.ndarray) -> tuple[list[_Unit], float]:
-    """The units of a line, dashes and dirt left out, and the line height."""
-    units = _units(ink)
-    if not units:
-        raise NoDigitError("the image holds no ink to read")
-    heights = [_row_span(u.ink > BOX_THRESHOLD) for u in units]
-    line_height = float(np.median([h for h in heights if h >= MIN_UNIT_HEIGHT * max(heights)]))
-    units = [u for u, h in zip(units, heights) if h >= MIN_UNIT_HEIGHT * line_height]
-    if len(units) > MAX_DIGITS:
-        raise SegmentationError(
-            f"the image holds {len(units)} separate marks; at most {MAX_DIGITS} digits are read: "
-            "send one line of digits on clean paper")
-    return units, line_height
+@dataclass
+class UnitLattice:
+    """One unit's cuts and, for each candidate piece (i, j) between cut i and cut j, its ``FEATURES``
+    (None: too wide to be a digit) and reading (digit, confidence, P(not a digit) or None)."""
+
+    unit: "_Unit"
+    scale: float
+    cuts: list["_Cut"]
+    features: dict[tuple[int, int], list[float] | None] = field(default_factory=dict)
+    read: dict[tuple[int, int], tuple[int, float, float | None]] = field(default_factory=dict)
+
+    def digit_read(self, piece: tuple[int, int]) -> DigitRead:
+        return DigitRead(*self.read[piece][:2], _box(self.unit, self.cuts, *piece, self.scale), self.read[piece][2])
+
+
+def lattice(network, ink: np.ndarray) -> list[UnitLattice]:
+    """The units of an ink map, left to right, each with every candidate piece classified (in one
+    batch): what ``read_ink`` searches, and what the ``WEIGHTS`` were fitted on."""
+    ink, scale = _work_scale(np.asarray(ink, dtype=np.float32))
+    units, line_height = _line_units(ink)
+    step = _cut_step(units, line_height)
+    plans = [_candidate_cuts(u, line_height, step) for u in units]
+    out = [UnitLattice(u, scale, cuts) for u, (cuts, _) in zip(units, plans)]
+    keys = [(k, p) for k, (_, pieces) in enumerate(plans) for p in pieces]
+    inks = [_piece(units[k], out[k].cuts, *p) for k, p in keys]
+    digit, conf, margin, not_digit = _read_pieces(network, np.stack([centre_digit(i) for i in inks]))  # (n,) each
+    typical = float(np.median([u.c1 - u.c0 for u in units])) / line_height
+    for n, (k, p) in enumerate(keys):
+        nd = None if not_digit is None else float(not_digit[n])
+        out[k].features[p] = _features(inks[n] > BOX_THRESHOLD, out[k].cuts, *p, line_height, typical,
+                                       digit[n], conf[n], margin[n], nd or 0.0)
+        out[k].read[p] = (int(digit[n]), float(conf[n]), nd)
+    return out
 
 
 def _piece(unit: "_Unit", cuts: list["_Cut"], i: int, j: int) -> np.ndarray:
@@ -197,15 +180,15 @@ def _read_pieces(network, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return digit, conf, np.minimum(margin, MARGIN_CAP), not_digit
 
 
-def _score(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height: float, typical: float,
-           digit: int, conf: float, margin: float, not_digit: float) -> float:
-    """A candidate piece's score, ``WEIGHTS`` times its ``FEATURES``: ``mask`` (h, w of the unit) is
-    the piece's ink, between cuts i and j; ``typical`` is the median width of the line's units (of
-    the line height)."""
+def _features(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height: float, typical: float,
+              digit: int, conf: float, margin: float, not_digit: float) -> list[float] | None:
+    """A candidate piece's ``FEATURES`` (its score is ``WEIGHTS`` times them), or None if it is too wide
+    to be a digit: ``mask`` (h, w of the unit) is the piece's ink, between cuts i and j; ``typical``
+    is the median width of the line's units (of the line height)."""
     cols = np.flatnonzero(mask.any(axis=0))
     w, h = (cols[-1] - cols[0] + 1) / line_height, _row_span(mask) / line_height
     if w > MAX_PIECE_WIDTH:
-        return TOO_WIDE_SCORE
+        return None
     a, r, s, one = w / max(h, 1e-9), w / max(typical, 1e-9), cuts[i].strokes if i > 0 else 0.0, float(digit == 1)
     m = [margin / 10] + [max(0.0, margin - k) / 10 for k in (5, 10, 15, 20, 30)]
     hinges = [(r, 1.15), (r, 1.35), (-r, -0.6), (w, 0.7), (w, 0.9), (w, 1.0), (w, 1.1), (-w, -0.5), (-w, -0.3),
@@ -214,71 +197,7 @@ def _score(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height: fl
     features = ([1.0, *x[:3], *m, *(one * v for v in m), one, *x[3:], s / 3, max(0.0, s - 2) / 3, float(cuts[i].joint),
                  float((i, j) == (0, len(cuts) - 1)), max(math.log(max(conf, 1e-300)), -10.0), not_digit,
                  2 * max(0.0, not_digit - 0.5)])
-    return float(np.dot(WEIGHTS, features))
-
-
-# ----- finding the units ---------------------------------------------------------------------------
-def _work_scale(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """Shrink a tall line to about WORK_HEIGHT pixels (never enlarge); return it and the factor."""
-    height = _line_height(ink)
-    if height <= WORK_HEIGHT:
-        return ink, 1.0
-    Image = pil_image()
-    scale = WORK_HEIGHT / height
-    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(ink)).resize(size, Image.Resampling.BILINEAR))
-    return np.clip(small, 0.0, 1.0), scale
-
-
-def _line_height(ink: np.ndarray) -> int:
-    """Height of the rows holding the middle 98% of the ink (robust to a stray tail or speck)."""
-    cum = np.cumsum(ink.sum(axis=1, dtype=np.float64))  # (h,)
-    if cum.size == 0 or cum[-1] <= 0:
-        return 0
-    lo, hi = np.searchsorted(cum, [0.01 * cum[-1], 0.99 * cum[-1]])
-    return int(hi - lo + 1)
-
-
-def _row_span(mask: np.ndarray) -> int:
-    rows = np.flatnonzero(mask.any(axis=1))
-    return int(rows[-1] - rows[0] + 1) if rows.size else 0
-
-
-def _units(ink: np.ndarray) -> list[_Unit]:
-    """Strokes grouped into units, left to right: separate unless stacked over each other."""
-    mask = ink > BOX_THRESHOLD  # (h, w)
-    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))  # 8-connected strokes
-    if n == 0:
-        return []
-    spans = [(s[1].start, s[1].stop) for s in ndimage.find_objects(labels)]  # column range per stroke
-    group = list(range(n))  # union-find over strokes
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            group[i] = group[group[i]]
-            i = group[i]
-        return i
-
-    order = sorted(range(n), key=lambda i: spans[i][0])
-    for ii, i in enumerate(order):
-        for j in order[ii + 1:]:
-            if spans[j][0] >= spans[i][1]:
-                break
-            overlap = min(spans[i][1], spans[j][1]) - spans[j][0]
-            if overlap >= STACKED * min(spans[i][1] - spans[i][0], spans[j][1] - spans[j][0]):
-                group[root(j)] = root(i)
-    roots = np.array([root(i) for i in range(n)])
-    # The faint rim of each stroke (below BOX_THRESHOLD) belongs to the unit it surrounds.
-    near = ndimage.grey_dilation(labels, size=(3, 3))  # (h, w): a neighbouring stroke's label, or 0
-    owner = np.where(labels > 0, labels, near)
-    units = []
-    for r in np.unique(roots):
-        members = np.flatnonzero(roots == r) + 1  # label ids
-        c0 = min(spans[m - 1][0] for m in members)
-        c1 = max(spans[m - 1][1] for m in members)
-        own = np.isin(owner[:, c0:c1], members)
-        units.append(_Unit(c0, c1, np.where(own, ink[:, c0:c1], 0.0).astype(np.float32)))
-    return sorted(units, key=lambda u: (u.c0 + u.c1) / 2)
+    return features
 
 
 # ----- cutting a unit ------------------------------------------------------------------------------
