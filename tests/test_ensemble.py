@@ -172,3 +172,26 @@ def test_reproduce_runner_uses_the_member_recipes_finished_runs_and_trains_only_
     # Where it ran is not what it computed: a run trained on another device or thread count counts.
     assert finished_run(out, "ch3-ce-30", 1, {**settings, "device": "gpu", "threads": 2})["save"] == \
         os.path.abspath(own[1])
+
+
+def test_evaluate_ensemble_reads_members_stored_in_float16_and_reports_vote_and_averaged_probabilities(
+        tmp_path, capsys):
+    from nndl.cli import main
+
+    (x, y), _, test = nndl.data.load_mnist()
+    paths = []
+    for seed in range(3):
+        net = nndl.Network([nndl.Dense(784, 20, "relu"), nndl.Dense(20, 10, "softmax")], cost="log-likelihood",
+                           init="he", seed=seed)
+        net.fit((x[:1000], y[:1000]), epochs=1, mini_batch_size=20, eta=0.1)
+        paths.append(str(tmp_path / f"member{seed}.npz"))
+        net.save(paths[-1], stored_dtype="float16")
+    assert main(["evaluate", "--ensemble", *paths, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    nets = [nndl.load(p) for p in paths]                       # as stored: float16 rounded
+    assert report["accuracy"] == Ensemble(nets).accuracy(test) > 0.7
+    averaged = np.mean([n.predict_proba(test[0]) for n in nets], axis=0).argmax(axis=1) == test[1]
+    assert report["averaged_accuracy"] == averaged.mean()
+    assert [m["accuracy"] for m in report["members"]] == [n.accuracy(test) for n in nets]
+    assert main(["evaluate", "--ensemble", *paths]) == 0
+    assert f"averaged probabilities: {averaged.mean():.2%}" in capsys.readouterr().out

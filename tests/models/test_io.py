@@ -48,6 +48,28 @@ def test_round_trip_keeps_architecture_weights_and_predictions(net, tmp_path, rn
     assert loaded.metadata == {"note": "hello"}
 
 
+def test_a_float16_file_is_half_the_size_and_loads_as_the_networks_dtype_rounded_to_float16(net, tmp_path, rng):
+    full, half = tmp_path / "full.npz", tmp_path / "half.npz"
+    net.save(str(full))
+    net.save(str(half), stored_dtype="float16", note="small")
+    assert os.path.getsize(half) < 0.55 * os.path.getsize(full)
+    loaded = nndl.load(str(half))
+    assert loaded.metadata == {"note": "small"}
+    for a, b in zip(net.get_weights(), loaded.get_weights()):
+        assert b.dtype == np.float32 and np.array_equal(b, a.astype(np.float16).astype(np.float32))
+    x = rng.random((20, 784), dtype=np.float32)
+    np.testing.assert_allclose(loaded.feedforward(x), net.feedforward(x), atol=1e-2)
+
+
+def test_a_parameter_too_large_for_float16_or_an_unknown_stored_dtype_is_refused(net, tmp_path):
+    with pytest.raises(ValueError, match="stored_dtype must be one of"):
+        net.save(str(tmp_path / "a.npz"), stored_dtype="int8")
+    net.layers[0].params[0].value[0, 0] = 1e5
+    with pytest.raises(ValueError, match="does not fit in float16"):
+        net.save(str(tmp_path / "b.npz"), stored_dtype="float16")
+    assert not (tmp_path / "b.npz").exists()
+
+
 def test_save_is_atomic_and_leaves_no_temp_files(net, tmp_path):
     path = tmp_path / "sub" / "net.npz"
     net.save(str(path))

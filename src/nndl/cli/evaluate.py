@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="a saved network (.npz); several with --ensemble")
     p.add_argument("--data", choices=["test", "validation", "training"], default="test")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    p.add_argument("--ensemble", action="store_true", help="plurality vote of the models")
+    p.add_argument("--ensemble", action="store_true", help="plurality vote of the models (and their averaged probabilities)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     add_kernels_flag(p)
     add_data_dir(p)
@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         ens = Ensemble(nets)
         report["members"] = [{"model": path, "accuracy": net.accuracy((x, y))} for path, net in zip(args.models, nets)]
         report["accuracy"] = ens.accuracy((x, y))
+        report["averaged_accuracy"] = float((ens.predict_proba(x).argmax(axis=1) == y).mean())
     else:
         report["model"] = args.models[0]
         report["accuracy"] = nets[0].accuracy((x, y))
@@ -44,4 +45,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{member['model']}: {member['accuracy']:.2%}")
         label = "ensemble vote" if args.ensemble else args.models[0]
         print(f"{label}: {report['correct']} / {report['n']} = {report['accuracy']:.2%} on {args.data} data")
+        if args.ensemble:
+            print(f"averaged probabilities: {report['averaged_accuracy']:.2%}")
     return 0

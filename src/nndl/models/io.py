@@ -46,10 +46,26 @@ def network_arrays(network) -> dict[str, np.ndarray]:
     return {_param_key(i, p.name): to_numpy(p.value) for i, layer in enumerate(network.layers) for p in layer.params}
 
 
-def save(network, path: str, **metadata: Any) -> None:
-    """Save ``network`` to ``path`` (.npz): architecture as JSON, parameters as arrays."""
+STORED_DTYPES = ("float16", "float32", "float64")
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def save(network, path: str, *, stored_dtype: str | None = None, **metadata: Any) -> None:
+    """Save ``network`` to ``path`` (.npz): architecture as JSON, parameters as arrays.
+
+    ``stored_dtype="float16"`` halves the file (a float32 network's): the parameters are rounded to
+    float16 on disk and read back as the network's dtype, so measure a stored network again."""
     meta = {"format": FORMAT, "version": VERSION, "kind": "model", "network": network.config(), "metadata": metadata}
-    write_archive(path, meta, network_arrays(network))
+    arrays = network_arrays(network)
+    if stored_dtype is not None:
+        if stored_dtype not in STORED_DTYPES:
+            raise ValueError(f"stored_dtype must be one of {', '.join(STORED_DTYPES)}, got {stored_dtype!r}")
+        biggest = max((float(np.abs(a).max()) for a in arrays.values() if a.size), default=0.0)
+        if stored_dtype == "float16" and biggest > FLOAT16_MAX:
+            raise ValueError(f"a parameter of magnitude {biggest:.3g} does not fit in float16 (at most {FLOAT16_MAX:g})")
+        arrays = {k: a.astype(stored_dtype) for k, a in arrays.items()}
+        meta["stored_dtype"] = stored_dtype
+    write_archive(path, meta, arrays)
 
 
 # ----- reading ---------------------------------------------------------------------------------
@@ -159,9 +175,12 @@ def network_from_config(config: dict, path: str = "<config>", *, seed: int | Non
 
 def read_network(zf: zipfile.ZipFile, meta: dict, path: str):
     net = network_from_config(meta.get("network") or {}, path, placeholders=True)   # nothing allocated yet
+    stored = meta.get("stored_dtype", net.dtype)
+    if str(stored) not in STORED_DTYPES:
+        raise ModelFileError(f"{path}: unknown stored dtype {stored!r}")
     for i, layer in enumerate(net.layers):
         for p in layer.params:
-            p.value = read_param(zf, _param_key(i, p.name), p.shape, net.dtype, path).astype(net.dtype)
+            p.value = read_param(zf, _param_key(i, p.name), p.shape, np.dtype(stored), path).astype(net.dtype)
     return net
 
 

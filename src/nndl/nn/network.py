@@ -270,11 +270,12 @@ class Network:
 
         return fit(self, training_data, epochs=epochs, mini_batch_size=mini_batch_size, eta=eta, **kwargs)
 
-    def save(self, path: str, **metadata: Any) -> None:
-        """Write the architecture (JSON) and parameters (.npz arrays) atomically; no pickle."""
+    def save(self, path: str, *, stored_dtype: str | None = None, **metadata: Any) -> None:
+        """Write the architecture (JSON) and parameters (.npz arrays) atomically; no pickle.
+        ``stored_dtype="float16"`` halves the file (read back as this network's dtype)."""
         from ..models.io import save
 
-        save(self, path, **metadata)
+        save(self, path, stored_dtype=stored_dtype, **metadata)
 
     def get_weights(self) -> list[np.ndarray]:
         return [backend.to_numpy(p.value).copy() for p in self.params]
