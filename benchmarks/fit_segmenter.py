@@ -193,7 +193,8 @@ def main() -> None:
                   for part, n, k in (("train", args.numbers, 1), ("dev", args.dev, 2)))
     print(f"lattices of {args.numbers} + {args.dev} numbers ({len(train['src'])} + {len(dev['src'])} pieces) "
           f"in {time.perf_counter() - start:.0f} s", flush=True)
-    print(f"current weights: dev exact {100 * exact_rate(dev, WEIGHTS):.2f}%, train {100 * exact_rate(train, WEIGHTS):.2f}%")
+    print(f"current weights: dev exact {100 * exact_rate(dev, WEIGHTS):.2f}%, "
+          f"train {100 * exact_rate(train, WEIGHTS):.2f}%")
     best = (exact_rate(dev, WEIGHTS), None, WEIGHTS)
     for l2 in args.l2:
         w = fit(train, WEIGHTS.astype(np.float64), l2)

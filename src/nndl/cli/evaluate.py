@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="a saved network (.npz); several with --ensemble")
     p.add_argument("--data", choices=["test", "validation", "training"], default="test")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    p.add_argument("--ensemble", action="store_true", help="plurality vote of the models (and their averaged probabilities)")
+    p.add_argument("--ensemble", action="store_true", 
+                   help="plurality vote of the models (and their averaged probabilities)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     add_kernels_flag(p)
     add_data_dir(p)

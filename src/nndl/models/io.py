@@ -62,7 +62,8 @@ def save(network, path: str, *, stored_dtype: str | None = None, **metadata: Any
             raise ValueError(f"stored_dtype must be one of {', '.join(STORED_DTYPES)}, got {stored_dtype!r}")
         biggest = max((float(np.abs(a).max()) for a in arrays.values() if a.size), default=0.0)
         if stored_dtype == "float16" and biggest > FLOAT16_MAX:
-            raise ValueError(f"a parameter of magnitude {biggest:.3g} does not fit in float16 (at most {FLOAT16_MAX:g})")
+            raise ValueError(f"a parameter of magnitude {biggest:.3g} does not fit in float16 "
+                             f"(at most {FLOAT16_MAX:g})")
         arrays = {k: a.astype(stored_dtype) for k, a in arrays.items()}
         meta["stored_dtype"] = stored_dtype
     write_archive(path, meta, arrays)
