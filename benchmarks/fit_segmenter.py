@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -182,7 +183,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--numbers", type=int, default=1600, help="training numbers (half with a touching pair)")
     p.add_argument("--dev", type=int, default=600, help="dev numbers, for the L2 strength and the report")
-    p.add_argument("--l2", type=float, nargs="+", default=[1e-4, 1e-3, 1e-2])
+    p.add_argument("--l2", type=float, nargs="+", default=[0.0, 1e-5, 3e-5, 1e-4, 3e-4])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", help="an .npz folder keeping the lattices, so a second fit skips the reading")
     args = p.parse_args()
@@ -205,9 +206,9 @@ def main() -> None:
     if best[1] is None:
         print("no fit reads the dev numbers better than the current weights")
         return
-    print(f"best: l2 {best[1]:g}, dev exact {100 * best[0]:.2f}%\nWEIGHTS = np.array([")
     text = ", ".join(f"{v:.3f}" for v in best[2])
-    print("    " + text + "])")
+    print(f"best: l2 {best[1]:g}, dev exact {100 * best[0]:.2f}%\nWEIGHTS = np.array([")
+    print("\n".join(textwrap.wrap(text, 104, initial_indent="    ", subsequent_indent="    ")) + "])")
 
 
 if __name__ == "__main__":

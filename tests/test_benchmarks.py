@@ -53,3 +53,40 @@ def test_bench_time_to_accuracy_counts_training_seconds_to_the_first_epoch_at_ea
                {"seconds": 11.0, "evaluation_accuracy": 0.989}, {"seconds": 9.0, "evaluation_accuracy": 0.996}]
     assert bench.seconds_to(records) == {0.98: 22.0, 0.99: 22.0, 0.995: 42.0}
     assert bench.seconds_to(records[:1]) == {0.98: None, 0.99: None, 0.995: None}
+
+
+def test_fit_segmenter_decodes_as_read_ink_and_its_crf_gradient_matches_numerical_derivatives():
+    import numpy as np
+
+    from nndl.data.images import ink_map
+    from nndl.data.marks import number
+    from nndl.models import load_default_model
+    from nndl.segment import WEIGHTS, read_ink
+
+    fit = _load("fit_segmenter")
+    net = load_default_model()
+    _, (x, y), _ = nndl.data.load_mnist()
+    data = fit.collect(net, x, y, 6, [9, 9])
+    rng, exact = np.random.default_rng([9, 9]), 0            # the same numbers, read by read_ink
+    for t in range(6):
+        idx = rng.choice(len(x), size=int(rng.integers(3, 7)), replace=False)
+        ink = number(x[idx], rng, touching=t % 2 == 1)
+        exact += read_ink(net, ink_map(np.uint8(255 * (1 - ink)))).number == "".join(map(str, y[idx]))
+    assert fit.exact_rate(data, WEIGHTS) == exact / 6
+
+    keys = ("src", "dst", "digit", "edge_at", "nodes", "label_at", "labels")
+    ok = data["row"] >= 0
+
+    def loss_and_grad(w):
+        grad_score = np.zeros(len(data["src"]))
+        loss, used = fit._crf(fit.scores(data, w), *(data[k] for k in keys), grad_score)
+        return loss, data["features"][data["row"][ok]].T @ grad_score[ok], used
+
+    w = WEIGHTS.astype(np.float64) / 4                        # away from the optimum: gradients of size
+    loss, grad, used = loss_and_grad(w)
+    assert used >= 4 and loss > 0 and np.abs(grad).max() > 1e-3
+    for k in (0, 4, 30, 33):                                   # a piece's cost, margin, log conf., P(not a digit)
+        step = np.zeros_like(w)
+        step[k] = 1e-5
+        numerical = (loss_and_grad(w + step)[0] - loss_and_grad(w - step)[0]) / 2e-5
+        assert abs(numerical - grad[k]) <= 1e-4 * max(1.0, abs(grad[k]))
