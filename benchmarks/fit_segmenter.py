@@ -64,7 +64,7 @@ def collect(net, x, y, n: int, seed: int) -> dict[str, np.ndarray]:
             "nodes": i64(nodes), "label_at": i64(label_at), "labels": i64(labels)}
 
 
-@njit(cache=True)
+@njit
 def _logadd(a, b):
     if a == -np.inf:
         return b
@@ -74,7 +74,7 @@ def _logadd(a, b):
     return m + np.log(np.exp(a - m) + np.exp(b - m))
 
 
-@njit(cache=True)
+@njit
 def _crf(score, src, dst, digit, edge_at, nodes, label_at, labels, grad_score):
     """Sum over numbers of -log P(right digits); grad_score[e] gets d(that)/d(score[e]). Numbers
     with no path reading their digits are skipped; returns (loss, numbers used)."""
@@ -113,7 +113,7 @@ def _crf(score, src, dst, digit, edge_at, nodes, label_at, labels, grad_score):
     return loss, used
 
 
-@njit(cache=True)
+@njit
 def _exact(score, src, dst, digit, edge_at, nodes, label_at, labels):
     """How many numbers the best path reads exactly (pieces by right end, first best kept, as
     ``segment._best_split``)."""

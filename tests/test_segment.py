@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from nndl import segment
+from nndl import ink_units, segment
 from nndl.data.images import NoDigitError
 from tests.web.helpers import digit_model, encode, strip
 
@@ -69,7 +69,7 @@ def test_touching_digits_are_cut_where_the_classifier_is_confident(default_net, 
     for k, gap in enumerate([0, 0, 0, -1, -1, -1]):
         number = NUMBER if k % 2 == 0 else "371865"
         ink, _ = strip(_instances(confident_digits, number, k), gap=gap)
-        units = segment._units(ink)
+        units = ink_units.find_units(ink)
         assert len(units) < 6  # the test is worth its name: some digits really touch
         truth.append(number)
         read.append(segment.read_number(default_net, ink).number)
@@ -81,7 +81,7 @@ def test_touching_digits_are_cut_where_the_classifier_is_confident(default_net, 
 def test_a_pair_wider_than_any_digit_is_always_cut(net, confident_digits):
     x, _, by_label = confident_digits
     ink, spans = strip([x[by_label[0][0]], x[by_label[8][0]]], gap=-2)  # "08", overlapping: one stroke
-    assert len(segment._units(ink)) == 1
+    assert len(ink_units.find_units(ink)) == 1
     result = segment.read_number(net, ink)
     assert len(result.digits) == 2
     assert result.digits[0].box[2] <= result.digits[1].box[2]
@@ -204,7 +204,7 @@ def test_a_piece_that_is_not_a_digit_is_not_chosen(confident_digits):
     rejection output says "not a digit": the reader cuts them, and never answers class 10."""
     x, _, by_label = confident_digits
     ink, _ = strip([x[by_label[4][0]], x[by_label[7][0]]], gap=-1)
-    assert len(segment._units(ink)) == 1
+    assert len(ink_units.find_units(ink)) == 1
 
     def rows(width):  # in MNIST form a whole pair is about 20 pixels wide, a single digit less
         if width >= 19:

@@ -59,6 +59,13 @@ class Ensemble:
         x, y = data
         return float((self.predict(x) == np.asarray(y)).mean())
 
+    def averaged_correct(self, x, y) -> np.ndarray:
+        """Which samples the averaged probabilities (the other way to combine members) get right: (m,) bool."""
+        return self.predict_proba(x).argmax(axis=1) == np.asarray(y)
+
+    def averaged_accuracy(self, data) -> float:
+        return float(self.averaged_correct(*data).mean())
+
 
 # ----- training the members ---------------------------------------------------------------------
 def member_path(out: str, k: int) -> str:
@@ -139,7 +146,7 @@ def train_ensemble(settings: dict, n_members: int, *, out: str, first_seed: int 
                         "seconds": r.get("seconds"), "epochs_run": r.get("epochs_run")})
     ensemble = Ensemble(networks)
     vote_correct = ensemble.predict(x) == y
-    averaged_correct = ensemble.predict_proba(x).argmax(axis=1) == y      # the other way to combine them
+    averaged_correct = ensemble.averaged_correct(x, y)
     report = {"n_members": n_members, "settings": results[0]["settings"], "members": members,
               "vote_accuracy": float(vote_correct.mean()), "vote_errors": int((~vote_correct).sum()),
               "averaged_accuracy": float(averaged_correct.mean()), "averaged_errors": int((~averaged_correct).sum()),

@@ -27,7 +27,7 @@ class SegmentationError(NNDLError, ValueError):
 
 
 @dataclass
-class _Unit:
+class Unit:
     """Ink of one digit or of several touching digits: columns [c0, c1) of its own ink map."""
 
     c0: int
@@ -35,12 +35,12 @@ class _Unit:
     ink: np.ndarray  # (h, c1 - c0): this unit's ink only, the neighbours' ink removed
 
 
-def _line_units(ink: np.ndarray) -> tuple[list[_Unit], float]:
+def line_units(ink: np.ndarray) -> tuple[list[Unit], float]:
     """The units of a line, dashes and dirt left out, and the line height."""
-    units = _units(ink)
+    units = find_units(ink)
     if not units:
         raise NoDigitError("the image holds no ink to read")
-    heights = [_row_span(u.ink > BOX_THRESHOLD) for u in units]
+    heights = [row_span(u.ink > BOX_THRESHOLD) for u in units]
     line_height = float(np.median([h for h in heights if h >= MIN_UNIT_HEIGHT * max(heights)]))
     units = [u for u, h in zip(units, heights) if h >= MIN_UNIT_HEIGHT * line_height]
     if len(units) > MAX_DIGITS:
@@ -49,7 +49,8 @@ def _line_units(ink: np.ndarray) -> tuple[list[_Unit], float]:
             "send one line of digits on clean paper")
     return units, line_height
 
-def _work_scale(ink: np.ndarray) -> tuple[np.ndarray, float]:
+
+def work_scale(ink: np.ndarray) -> tuple[np.ndarray, float]:
     """Shrink a tall line to about WORK_HEIGHT pixels (never enlarge); return it and the factor."""
     height = _line_height(ink)
     if height <= WORK_HEIGHT:
@@ -70,12 +71,12 @@ def _line_height(ink: np.ndarray) -> int:
     return int(hi - lo + 1)
 
 
-def _row_span(mask: np.ndarray) -> int:
+def row_span(mask: np.ndarray) -> int:
     rows = np.flatnonzero(mask.any(axis=1))
     return int(rows[-1] - rows[0] + 1) if rows.size else 0
 
 
-def _units(ink: np.ndarray) -> list[_Unit]:
+def find_units(ink: np.ndarray) -> list[Unit]:
     """Strokes grouped into units, left to right: separate unless stacked over each other."""
     mask = ink > BOX_THRESHOLD  # (h, w)
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))  # 8-connected strokes
@@ -108,5 +109,5 @@ def _units(ink: np.ndarray) -> list[_Unit]:
         c0 = min(spans[m - 1][0] for m in members)
         c1 = max(spans[m - 1][1] for m in members)
         own = np.isin(owner[:, c0:c1], members)
-        units.append(_Unit(c0, c1, np.where(own, ink[:, c0:c1], 0.0).astype(np.float32)))
+        units.append(Unit(c0, c1, np.where(own, ink[:, c0:c1], 0.0).astype(np.float32)))
     return sorted(units, key=lambda u: (u.c0 + u.c1) / 2)

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from .data.imagefile import MAX_SIDE, read_image
 from .data.images import BOX_THRESHOLD, centre_digit, ink_map
-from .ink_units import SegmentationError, _line_units, _row_span, _Unit, _units, _work_scale  # noqa: F401
+from .ink_units import SegmentationError, Unit, line_units, row_span, work_scale  # noqa: F401 (SegmentationError: API)
 
 SINGLE_WIDTH = 0.5        # units at most this wide (of the line height) are one digit
 MAX_PIECE_WIDTH = 1.3     # candidate pieces are at most this wide (of the line height) ...
@@ -119,7 +119,7 @@ class UnitLattice:
     """One unit's cuts and, for each candidate piece (i, j) between cut i and cut j, its ``FEATURES``
     (None: too wide to be a digit) and reading (digit, confidence, P(not a digit) or None)."""
 
-    unit: "_Unit"
+    unit: "Unit"
     scale: float
     cuts: list["_Cut"]
     features: dict[tuple[int, int], list[float] | None] = field(default_factory=dict)
@@ -132,8 +132,8 @@ class UnitLattice:
 def lattice(network, ink: np.ndarray) -> list[UnitLattice]:
     """The units of an ink map, left to right, each with every candidate piece classified (in one
     batch): what ``read_ink`` searches, and what the ``WEIGHTS`` were fitted on."""
-    ink, scale = _work_scale(np.asarray(ink, dtype=np.float32))
-    units, line_height = _line_units(ink)
+    ink, scale = work_scale(np.asarray(ink, dtype=np.float32))
+    units, line_height = line_units(ink)
     step = _cut_step(units, line_height)
     plans = [_candidate_cuts(u, line_height, step) for u in units]
     out = [UnitLattice(u, scale, cuts) for u, (cuts, _) in zip(units, plans)]
@@ -149,7 +149,7 @@ def lattice(network, ink: np.ndarray) -> list[UnitLattice]:
     return out
 
 
-def _piece(unit: "_Unit", cuts: list["_Cut"], i: int, j: int) -> np.ndarray:
+def _piece(unit: "Unit", cuts: list["_Cut"], i: int, j: int) -> np.ndarray:
     """The unit's ink between two of its cuts: (h, w) of the unit, zero elsewhere."""
     return np.where(cuts[i].right & ~cuts[j].right, unit.ink, 0.0).astype(np.float32)
 
@@ -186,7 +186,7 @@ def _features(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height:
     to be a digit: ``mask`` (h, w of the unit) is the piece's ink, between cuts i and j; ``typical``
     is the median width of the line's units (of the line height)."""
     cols = np.flatnonzero(mask.any(axis=0))
-    w, h = (cols[-1] - cols[0] + 1) / line_height, _row_span(mask) / line_height
+    w, h = (cols[-1] - cols[0] + 1) / line_height, row_span(mask) / line_height
     if w > MAX_PIECE_WIDTH:
         return None
     a, r, s, one = w / max(h, 1e-9), w / max(typical, 1e-9), cuts[i].strokes if i > 0 else 0.0, float(digit == 1)
@@ -201,7 +201,7 @@ def _features(mask: np.ndarray, cuts: list["_Cut"], i: int, j: int, line_height:
 
 
 # ----- cutting a unit ------------------------------------------------------------------------------
-def _cut_step(units: list[_Unit], line_height: float) -> int:
+def _cut_step(units: list[Unit], line_height: float) -> int:
     """Columns between cuts: about CUTS_PER_HEIGHT per line height, fewer past MAX_PIECES pieces."""
     step = max(1.0, line_height / CUTS_PER_HEIGHT)
     wide = sum(u.c1 - u.c0 for u in units if u.c1 - u.c0 > SINGLE_WIDTH * line_height)
@@ -212,7 +212,7 @@ def _cut_step(units: list[_Unit], line_height: float) -> int:
     return max(1, round(step))
 
 
-def _candidate_cuts(unit: _Unit, line_height: float, step: int) -> tuple[list[_Cut], list[tuple[int, int]]]:
+def _candidate_cuts(unit: Unit, line_height: float, step: int) -> tuple[list[_Cut], list[tuple[int, int]]]:
     """Candidate cuts of a unit (its two ends first and last), every ``step`` columns straight down
     and at joints, and the digit-like pieces between pairs of them, as index pairs into the cuts.
     The whole unit is always a candidate piece, so every unit is read."""
@@ -249,7 +249,7 @@ def _candidate_cuts(unit: _Unit, line_height: float, step: int) -> tuple[list[_C
                 continue
             piece = inked[i] & ~inked[j]
             cols = np.flatnonzero(piece.any(axis=0))
-            if cols.size and lo <= cols[-1] - cols[0] + 1 <= hi and _row_span(piece) >= MIN_PIECE_HEIGHT * line_height:
+            if cols.size and lo <= cols[-1] - cols[0] + 1 <= hi and row_span(piece) >= MIN_PIECE_HEIGHT * line_height:
                 pieces.append((i, j))
     if (0, last) not in pieces:
         pieces.append((0, last))
@@ -309,7 +309,7 @@ def _best_split(cuts: list[int], pieces: list[tuple[int, int]], log_score: dict)
     return split[::-1]
 
 
-def _box(unit: _Unit, cuts: list[_Cut], i: int, j: int, scale: float) -> tuple[int, int, int, int]:
+def _box(unit: Unit, cuts: list[_Cut], i: int, j: int, scale: float) -> tuple[int, int, int, int]:
     """The ink box of a piece of the unit, in the original image's pixels."""
     piece = _piece(unit, cuts, i, j) > BOX_THRESHOLD
     rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))

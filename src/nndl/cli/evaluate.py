@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL", help="a saved network (.npz); several with --ensemble")
     p.add_argument("--data", choices=["test", "validation", "training"], default="test")
     p.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist")
-    p.add_argument("--ensemble", action="store_true", 
+    p.add_argument("--ensemble", action="store_true",
                    help="plurality vote of the models (and their averaged probabilities)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     add_kernels_flag(p)
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         ens = Ensemble(nets)
         report["members"] = [{"model": path, "accuracy": net.accuracy((x, y))} for path, net in zip(args.models, nets)]
         report["accuracy"] = ens.accuracy((x, y))
-        report["averaged_accuracy"] = float((ens.predict_proba(x).argmax(axis=1) == y).mean())
+        report["averaged_accuracy"] = ens.averaged_accuracy((x, y))
     else:
         report["model"] = args.models[0]
         report["accuracy"] = nets[0].accuracy((x, y))
