@@ -283,7 +283,9 @@ def test_readme_epoch_line_is_what_the_first_command_prints(monkeypatch, capsys)
     lines = capsys.readouterr().out.splitlines()
     line = next(x for x in lines if x.startswith("Epoch 3:"))
     assert re.fullmatch(r"Epoch 3: \d+ / 10000  \(\d+\.\d\d s\)", line)
-    assert line.split("  (")[0] == f"Epoch 3: {quoted.group(2)} / 10000"
+    # The run is seeded, but float32 rounds differently on other CPUs (CI's printed 9320 where this
+    # README's machine printed 9305), so the quoted count holds to within 1% of the test images.
+    assert abs(int(line.split()[2]) - int(quoted.group(2))) <= 100, (line, quoted.group(1))
 
 
 # ----- nndl serve, which the docs cannot run: it starts and answers /api/health --------------------

@@ -108,8 +108,9 @@ def build_network(settings: dict, seed: int | None = None):
 
 # ----- training ---------------------------------------------------------------------------------
 def make_callbacks(settings: dict, validation) -> list:
-    """The callbacks the settings ask for: the book's quick monitor, early stopping, a schedule, and
-    when the validation set is monitored, the best validation epoch's weights kept to end with."""
+    """The callbacks the settings ask for: a moving average of the weights, the book's quick monitor,
+    early stopping, a schedule, and when the validation set is monitored, the best validation epoch's
+    weights kept to end with."""
     from .train import (
         BatchMonitor,
         BestWeights,
@@ -118,9 +119,12 @@ def make_callbacks(settings: dict, validation) -> list:
         ExponentialSchedule,
         PlateauSchedule,
         StepSchedule,
+        WeightAverage,
     )
 
     callbacks: list = []
+    if settings["weight_average"]:
+        callbacks.append(WeightAverage(settings["weight_average"]))
     keeps_best = settings["evaluate_on"] == "validation"    # the network saved is the one the result reports
     if keeps_best:
         callbacks.append(BestWeights())

@@ -66,6 +66,7 @@ positive_int = _number(int, "a positive integer", lambda v: v >= 1)
 non_negative_int = _number(int, "an integer >= 0", lambda v: v >= 0)
 positive_float = _number(float, "a positive number", lambda v: v > 0)
 non_negative_float = _number(float, "a number >= 0", lambda v: v >= 0)
+open_fraction = _number(float, "a number between 0 and 1 (both excluded)", lambda v: 0 < v < 1)
 
 
 # ----- the schema -------------------------------------------------------------------------------
@@ -156,6 +157,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("early_stopping", None, "training", positive_int, help="stop after N epochs without improvement",
       metavar="N"),
     S("schedule", None, "training", str, SCHEDULES),
+    S("weight_average", None, "training", open_fraction, metavar="D",
+      help="beyond the book: monitor and end with a moving average of the weights, decay D per mini-batch "
+           "(e.g. 0.999)"),
     S("schedule_patience", 10, "training", positive_int),
     S("schedule_factor", 0.5, "training", positive_float),
     S("schedule_floor", 1 / 128, "training", positive_float),

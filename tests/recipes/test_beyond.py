@@ -8,7 +8,7 @@ from nndl.cli import main
 from nndl.recipes import load_recipe
 
 FAST = ("fast-99", "fast-995")
-BEYOND = ("beyond-wide", "beyond-elastic")
+BEYOND = ("beyond-wide", "beyond-elastic", "beyond-average")
 ENSEMBLES = ("beyond-ensemble",)
 
 

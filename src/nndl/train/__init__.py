@@ -1,4 +1,5 @@
 """Training: optimisers, callbacks and the loop (chapters 1 and 3)."""
+from .averaging import WeightAverage
 from .callbacks import (
                         BatchMonitor,
                         BestWeights,
@@ -18,6 +19,6 @@ from .optimizers import OPTIMIZERS, SGD, Adam, Momentum, Nesterov, Optimizer, RM
 from .trainer import History, Trainer, fit
 
 __all__ = ["Adam", "BatchMonitor", "BestWeights", "Callback", "Checkpoint", "CycleSchedule", "EarlyStopping",
-           "ExponentialSchedule", "History",
+           "ExponentialSchedule", "History", "WeightAverage",
            "MetricsLog", "Momentum", "Monitor", "Nesterov", "OPTIMIZERS", "Optimizer", "PlateauSchedule",
            "PrintProgress", "ProgressBar", "RMSProp", "SGD", "StepSchedule", "Trainer", "fit", "make_optimizer"]

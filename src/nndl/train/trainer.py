@@ -155,9 +155,11 @@ class Trainer:
                 cb.on_batch_end(batch, {"batch_size": len(idx)})
 
     def _call_epoch_end(self, epoch: int, logs: dict) -> None:
-        # Monitoring runs first (it fills logs); the divergence check runs before any callback
+        # Monitoring runs first (it fills logs), on the network as on_epoch_trained leaves it
+        # (WeightAverage puts its average there); the divergence check runs before any callback
         # that saves, so a checkpoint never holds NaN weights; checkpoints run last, so they
         # hold every other callback's state after this epoch.
+        self._call("on_epoch_trained", epoch)
         monitors = [cb for cb in self.callbacks if isinstance(cb, Monitor)]
         savers = [cb for cb in self.callbacks if isinstance(cb, Checkpoint)]
         others = [cb for cb in self.callbacks if cb not in monitors and cb not in savers]
