@@ -157,12 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("early_stopping", None, "training", positive_int, help="stop after N epochs without improvement",
       metavar="N"),
     S("schedule", None, "training", str, SCHEDULES),
-    S("weight_average", None, "training", open_fraction, metavar="D",
-      help="beyond the book: monitor and end with a moving average of the weights, decay D per mini-batch "
-           "(e.g. 0.999)"),
     S("schedule_patience", 10, "training", positive_int),
     S("schedule_factor", 0.5, "training", positive_float),
     S("schedule_floor", 1 / 128, "training", positive_float),
+    S("weight_average", None, "training", open_fraction, metavar="D",
+      help="beyond the book: monitor and end with a moving average of the weights, decay D per mini-batch "
+           "(e.g. 0.999)"),
     # data
     S("dataset", "mnist", "data", str, ("mnist", "fashion-mnist")),
     S("train_size", None, "data", positive_int, help="use only the first N training images",
